@@ -1,0 +1,35 @@
+"""The record of a command that carried an idempotency key.
+
+It is saved in the same transaction as the command's events; its id is derived from
+the account and the key, so a second command with the same key collides on the
+store's uniqueness guarantee instead of writing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import event
+
+from payledger.domain.envelope import LedgerAggregate
+
+NAMESPACE = UUID("6f1c0c2e-5b8a-4f0e-9b43-1d2a8c7e4a10")
+
+
+class IdempotencyRecord(LedgerAggregate):
+    TOPIC = "payledger:IdempotencyRecord"
+    KIND = "IdempotencyRecord"
+
+    @staticmethod
+    def create_id(account: str, key: str) -> UUID:
+        return uuid5(NAMESPACE, f"{account}\n{key}")
+
+    @event("Recorded", topic="payledger:IdempotencyRecord.Recorded")
+    def __init__(
+        self, key: str, command: str, digest: str, result: dict[str, Any]
+    ) -> None:
+        self.key = key
+        self.command = command
+        self.digest = digest
+        self.result = result

@@ -1,0 +1,330 @@
+"""Invoice: one per sale, per subscription cycle or per installment (DESIGN.md §3).
+
+States: draft -> open -> paid -> partially_refunded -> refunded, with expired, void,
+uncollectible and charged_back as ends. Abandonment and disputes are overlays: an
+abandoned checkout can still be paid (a recovered cart), and a dispute is opened on a
+paid invoice and then won or lost (charged back).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.errors import ValidationError
+from payledger.domain.splits import SplitRules, split
+from payledger.domain.time import add_business_days
+
+PIX_EXPIRY = timedelta(hours=24)
+PIX_GRACE = timedelta(minutes=15)
+BOLETO_GRACE_BUSINESS_DAYS = 3
+PIX_REFUND_WINDOW = timedelta(days=90)
+ABANDON_WINDOW = timedelta(hours=1)
+WARRANTY = timedelta(days=7)
+
+METHODS = ("card", "pix", "boleto")
+PAYABLE = ("draft", "open", "expired")
+SETTLED = ("paid", "partially_refunded")
+
+
+class Invoice(LedgerAggregate):
+    TOPIC = "payledger:Invoice"
+    KIND = "Invoice"
+
+    @event("Created", topic="payledger:Invoice.Created")
+    def __init__(
+        self,
+        id: UUID,
+        items: list[dict[str, Any]],
+        customer: dict[str, Any],
+        currency: str,
+        method: str,
+        split_rules: dict[str, Any],
+        subtotal: int,
+        warranty_days: int,
+        origin: str,
+        origin_id: UUID | None,
+    ) -> None:
+        self.items = items
+        self.customer = customer
+        self.currency = currency
+        self.method = method
+        self.split_rules = split_rules
+        self.subtotal = subtotal
+        self.total = subtotal
+        self.discount = 0
+        self.coupon: str | None = None
+        self.warranty_days = warranty_days
+        self.origin = origin
+        self.origin_id = origin_id
+        self.status = "draft"
+        self.attempts = 0
+        self.declines = 0
+        self.expires_at: datetime | None = None
+        self.instrument: str | None = None
+        self.abandoned_at: datetime | None = None
+        self.paid_at: datetime | None = None
+        self.paid = 0
+        self.splits: list[dict[str, Any]] = []
+        self.refunded = 0
+        self.reserved: dict[str, int] = {}
+        self.dispute: str | None = None
+        self.dispute_deadline: datetime | None = None
+        self.charged_back = 0
+        self.warranty_ended = False
+
+    # -- checkout --------------------------------------------------------------
+
+    def apply_discount(self, amount: int, coupon: str | None) -> None:
+        self._require("apply a discount", "draft")
+        if self.discount:
+            raise self.refuse("apply a discount", "a discount was already applied")
+        if not 0 < amount < self.subtotal:
+            raise ValidationError("discount", f"must be between 1 and {self.subtotal - 1}")
+        self._discount_applied(amount=amount, coupon=coupon)
+
+    @event("DiscountApplied", topic="payledger:Invoice.DiscountApplied")
+    def _discount_applied(self, amount: int, coupon: str | None) -> None:
+        self.discount = amount
+        self.coupon = coupon
+        self.total = self.subtotal - amount
+
+    def request_charge(self, reason: str) -> None:
+        self._require("request a charge", "draft", "open")
+        self._charge_requested(attempt=self.attempts + 1, reason=reason)
+
+    @event("ChargeRequested", topic="payledger:Invoice.ChargeRequested")
+    def _charge_requested(self, attempt: int, reason: str) -> None:
+        self.attempts = attempt
+        self.status = "open"
+
+    def decline_card(self, reason: str) -> None:
+        self._require_method("record a card decline", "card")
+        self._require("record a card decline", "open")
+        self._card_declined(attempt=self.attempts, reason=reason)
+
+    @event("CardDeclined", topic="payledger:Invoice.CardDeclined")
+    def _card_declined(self, attempt: int, reason: str) -> None:
+        self.declines += 1
+
+    def issue_pix(self, txid: str, expires_in: timedelta = PIX_EXPIRY) -> None:
+        self._require_method("issue a Pix charge", "pix")
+        self._require("issue a Pix charge", "draft", "open")
+        self._pix_issued(txid=txid, expires_at=self.now + expires_in)
+
+    @event("PixIssued", topic="payledger:Invoice.PixIssued")
+    def _pix_issued(self, txid: str, expires_at: datetime) -> None:
+        self.instrument = txid
+        self.expires_at = expires_at
+        self.status = "open"
+
+    def issue_boleto(self, digitable_line: str, due_at: datetime) -> None:
+        self._require_method("issue a boleto", "boleto")
+        self._require("issue a boleto", "draft", "open")
+        if due_at <= self.now:
+            raise ValidationError("due_at", "must be after the issue instant")
+        self._boleto_issued(digitable_line=digitable_line, due_at=due_at)
+
+    @event("BoletoIssued", topic="payledger:Invoice.BoletoIssued")
+    def _boleto_issued(self, digitable_line: str, due_at: datetime) -> None:
+        self.instrument = digitable_line
+        self.expires_at = due_at
+        self.status = "open"
+
+    # -- payment ---------------------------------------------------------------
+
+    def approve_card(self, authorization_code: str) -> None:
+        self._require_method("approve a card attempt", "card")
+        self._require("approve a card attempt", "open")
+        self._paid(
+            reference=authorization_code, amount=self.total, splits=self._split(),
+            paid_at=self.now, late=False,
+        )
+
+    def _split(self) -> list[dict[str, Any]]:
+        return split(self.total, SplitRules.model_validate(self.split_rules))
+
+    def record_payment(self, reference: str, paid_at: datetime) -> None:
+        """A Pix or boleto payment the gateway reported; late reports get a grace period."""
+        command = f"record a {self.method} payment"
+        if self.method == "card":
+            raise self.refuse(command, "card payments are approved attempts")
+        self._require(command, "open", "expired")
+        if self.instrument is None:
+            raise self.refuse(command, f"no {self.method} charge was issued")
+        assert self.expires_at is not None
+        late = paid_at > self.expires_at
+        if late and self.now > self.grace_ends_at():
+            raise self.refuse(command, f"reported after the grace period ({self.grace_ends_at()})")
+        self._paid(
+            reference=reference, amount=self.total, splits=self._split(),
+            paid_at=paid_at, late=late,
+        )
+
+    def grace_ends_at(self) -> datetime:
+        assert self.expires_at is not None
+        if self.method == "boleto":
+            return add_business_days(self.expires_at, BOLETO_GRACE_BUSINESS_DAYS)
+        return self.expires_at + PIX_GRACE
+
+    @event("Paid", topic="payledger:Invoice.Paid")
+    def _paid(
+        self, reference: str, amount: int, splits: list[dict[str, Any]],
+        paid_at: datetime, late: bool,
+    ) -> None:
+        self.instrument = reference
+        self.paid = amount
+        self.splits = splits
+        self.paid_at = paid_at
+        self.status = "paid"
+
+    def expire(self, as_of: datetime) -> None:
+        self._require("expire", "open")
+        if self.expires_at is None:
+            raise self.refuse("expire", "no Pix or boleto charge was issued")
+        if as_of <= self.expires_at:
+            raise self.refuse("expire", f"it expires at {self.expires_at.isoformat()}")
+        self._expired(expired_at=self.expires_at)
+
+    @event("Expired", topic="payledger:Invoice.Expired")
+    def _expired(self, expired_at: datetime) -> None:
+        self.status = "expired"
+
+    def abandon(self, as_of: datetime, window: timedelta = ABANDON_WINDOW) -> None:
+        self._require("abandon the checkout", "draft", "open")
+        if self.abandoned_at is not None:
+            raise self.refuse("abandon the checkout", "it was already abandoned")
+        if as_of < self.created_at + window:
+            raise self.refuse("abandon the checkout", f"the {window} window has not passed")
+        self._checkout_abandoned(contact=self.customer, window_seconds=int(window.total_seconds()))
+
+    @event("CheckoutAbandoned", topic="payledger:Invoice.CheckoutAbandoned")
+    def _checkout_abandoned(self, contact: dict[str, Any], window_seconds: int) -> None:
+        self.abandoned_at = self.updated_at
+
+    def void(self, reason: str) -> None:
+        self._require("void", "draft", "open")
+        self._voided(reason=reason)
+
+    @event("Voided", topic="payledger:Invoice.Voided")
+    def _voided(self, reason: str) -> None:
+        self.status = "void"
+
+    def mark_uncollectible(self, reason: str) -> None:
+        self._require("mark uncollectible", "open")
+        self._marked_uncollectible(reason=reason)
+
+    @event("MarkedUncollectible", topic="payledger:Invoice.MarkedUncollectible")
+    def _marked_uncollectible(self, reason: str) -> None:
+        self.status = "uncollectible"
+
+    # -- after payment -----------------------------------------------------------
+
+    @property
+    def refundable(self) -> int:
+        """What may still be refunded: paid less refunded, in flight and charged back."""
+        return self.paid - self.refunded - sum(self.reserved.values()) - self.charged_back
+
+    def reserve_refund(self, refund_id: UUID, amount: int, requested_by: str) -> None:
+        command = "accept a refund request"
+        self._require(command, *SETTLED)
+        if amount < 1 or amount > self.refundable:
+            raise ValidationError("amount", f"must be between 1 and {self.refundable}")
+        if requested_by == "buyer" and self.warranty_ended:
+            raise self.refuse(command, "the buyer's warranty has ended")
+        self.check_pix_refund_window(command)
+        self._refund_reserved(refund_id=str(refund_id), amount=amount)
+
+    def check_pix_refund_window(self, command: str) -> None:
+        assert self.paid_at is not None
+        if self.method == "pix" and self.now > self.paid_at + PIX_REFUND_WINDOW:
+            raise self.refuse(command, "a Pix refund is possible only within 90 days")
+
+    @event("RefundReserved", topic="payledger:Invoice.RefundReserved")
+    def _refund_reserved(self, refund_id: str, amount: int) -> None:
+        self.reserved[refund_id] = amount
+
+    def release_refund(self, refund_id: UUID) -> None:
+        if str(refund_id) not in self.reserved:
+            raise self.refuse("release a refund", f"refund {refund_id} holds nothing")
+        self._refund_released(refund_id=str(refund_id), amount=self.reserved[str(refund_id)])
+
+    @event("RefundReleased", topic="payledger:Invoice.RefundReleased")
+    def _refund_released(self, refund_id: str, amount: int) -> None:
+        del self.reserved[refund_id]
+
+    def complete_refund(self, refund_id: UUID) -> None:
+        if str(refund_id) not in self.reserved:
+            raise self.refuse("complete a refund", f"refund {refund_id} holds nothing")
+        self._refunded(refund_id=str(refund_id), amount=self.reserved[str(refund_id)])
+
+    @event("Refunded", topic="payledger:Invoice.Refunded")
+    def _refunded(self, refund_id: str, amount: int) -> None:
+        del self.reserved[refund_id]
+        self.refunded += amount
+        if self.status != "charged_back":
+            fully = self.refunded + self.charged_back >= self.paid
+            self.status = "refunded" if fully else "partially_refunded"
+
+    def open_dispute(self, reason: str, respond_by: datetime) -> None:
+        self._require("open a dispute", *SETTLED)
+        if self.dispute == "open":
+            raise self.refuse("open a dispute", "a dispute is already open")
+        if respond_by <= self.now:
+            raise ValidationError("respond_by", "must be after the dispute opens")
+        self._dispute_opened(reason=reason, respond_by=respond_by)
+
+    @event("DisputeOpened", topic="payledger:Invoice.DisputeOpened")
+    def _dispute_opened(self, reason: str, respond_by: datetime) -> None:
+        self.dispute = "open"
+        self.dispute_deadline = respond_by
+
+    def win_dispute(self) -> None:
+        self._require_dispute("win a dispute")
+        self._dispute_won()
+
+    @event("DisputeWon", topic="payledger:Invoice.DisputeWon")
+    def _dispute_won(self) -> None:
+        self.dispute = "won"
+
+    def lose_dispute(self) -> None:
+        self._require_dispute("lose a dispute")
+        self._charged_back(amount=self.refundable)
+
+    @event("ChargedBack", topic="payledger:Invoice.ChargedBack")
+    def _charged_back(self, amount: int) -> None:
+        self.dispute = "lost"
+        self.charged_back = amount
+        self.status = "charged_back"
+
+    def end_warranty(self, as_of: datetime) -> None:
+        self._require("end the warranty", *SETTLED, "refunded", "charged_back")
+        if self.warranty_ended:
+            raise self.refuse("end the warranty", "it has already ended")
+        assert self.paid_at is not None
+        ends_at = self.paid_at + timedelta(days=self.warranty_days)
+        if as_of < ends_at:
+            raise self.refuse("end the warranty", f"it runs until {ends_at.isoformat()}")
+        self._warranty_ended(ended_at=ends_at)
+
+    @event("WarrantyEnded", topic="payledger:Invoice.WarrantyEnded")
+    def _warranty_ended(self, ended_at: datetime) -> None:
+        self.warranty_ended = True
+
+    # -- guards ------------------------------------------------------------------
+
+    def _require(self, command: str, *states: str) -> None:
+        if self.status not in states:
+            raise self.refuse(command, f"allowed only when {' or '.join(states)}")
+
+    def _require_method(self, command: str, method: str) -> None:
+        if self.method != method:
+            raise self.refuse(command, f"the invoice is paid by {self.method}")
+
+    def _require_dispute(self, command: str) -> None:
+        if self.dispute != "open":
+            raise self.refuse(command, "no dispute is open")

@@ -1,0 +1,212 @@
+"""What each command does: load or make aggregates, call their methods.
+
+A handler returns the id of the aggregate the command is about; the ledger saves
+every aggregate the handler touched in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from payledger.domain import commands as c
+from payledger.domain.invoice import Invoice
+from payledger.domain.refund import Refund
+from payledger.settings import Settings
+from payledger.work import Work
+
+Handler = Callable[[Work, Any, Settings], UUID]
+InvoiceStep = Callable[[Invoice, Any, Settings], None]
+RefundStep = Callable[[Refund, Invoice, Any], None]
+HANDLERS: dict[type[c.Command], Handler] = {}
+
+
+def handles(kind: type[c.Command]) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+# -- invoice ---------------------------------------------------------------------
+
+
+@handles(c.CreateInvoice)
+def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID:
+    invoice = Invoice(
+        id=cmd.invoice_id or uuid4(),
+        items=[item.model_dump(mode="json") for item in cmd.items],
+        customer=cmd.customer.to_dict(),
+        currency=cmd.currency,
+        method=cmd.method,
+        split_rules=cmd.split.model_dump(mode="json"),
+        subtotal=cmd.subtotal,
+        warranty_days=cmd.warranty_days,
+        origin=cmd.origin,
+        origin_id=cmd.origin_id,
+    )
+    return work.add(invoice).id
+
+
+def on_invoice(kind: type[c.InvoiceCommand]) -> Callable[[InvoiceStep], Handler]:
+    """Register a handler that only calls one method of the command's invoice."""
+
+    def register(method: InvoiceStep) -> Handler:
+        def handler(work: Work, cmd: c.InvoiceCommand, settings: Settings) -> UUID:
+            invoice = work.get(Invoice, cmd.invoice_id)
+            method(invoice, cmd, settings)
+            return invoice.id
+
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+@on_invoice(c.ApplyDiscount)
+def _discount(invoice: Invoice, cmd: c.ApplyDiscount, _: Settings) -> None:
+    invoice.apply_discount(cmd.amount, cmd.coupon)
+
+
+@on_invoice(c.RequestCharge)
+def _charge(invoice: Invoice, cmd: c.RequestCharge, _: Settings) -> None:
+    invoice.request_charge(cmd.reason)
+
+
+@on_invoice(c.DeclineCard)
+def _decline(invoice: Invoice, cmd: c.DeclineCard, _: Settings) -> None:
+    invoice.decline_card(cmd.reason)
+
+
+@on_invoice(c.ApproveCard)
+def _approve(invoice: Invoice, cmd: c.ApproveCard, _: Settings) -> None:
+    invoice.approve_card(cmd.authorization_code)
+
+
+@on_invoice(c.IssuePix)
+def _pix(invoice: Invoice, cmd: c.IssuePix, settings: Settings) -> None:
+    seconds = cmd.expires_in_seconds or settings.pix_expiry_seconds
+    invoice.issue_pix(cmd.txid, timedelta(seconds=seconds))
+
+
+@on_invoice(c.IssueBoleto)
+def _boleto(invoice: Invoice, cmd: c.IssueBoleto, _: Settings) -> None:
+    invoice.issue_boleto(cmd.digitable_line, cmd.due_at)
+
+
+@on_invoice(c.RecordPayment)
+def _payment(invoice: Invoice, cmd: c.RecordPayment, _: Settings) -> None:
+    invoice.record_payment(cmd.reference, cmd.paid_at or invoice.now)
+
+
+@on_invoice(c.ExpireInvoice)
+def _expire(invoice: Invoice, _cmd: c.ExpireInvoice, _: Settings) -> None:
+    invoice.expire(invoice.now)
+
+
+@on_invoice(c.AbandonCheckout)
+def _abandon(invoice: Invoice, cmd: c.AbandonCheckout, settings: Settings) -> None:
+    seconds = cmd.window_seconds or settings.abandon_window_seconds
+    invoice.abandon(invoice.now, timedelta(seconds=seconds))
+
+
+@on_invoice(c.VoidInvoice)
+def _void(invoice: Invoice, cmd: c.VoidInvoice, _: Settings) -> None:
+    invoice.void(cmd.reason)
+
+
+@on_invoice(c.MarkUncollectible)
+def _uncollectible(invoice: Invoice, cmd: c.MarkUncollectible, _: Settings) -> None:
+    invoice.mark_uncollectible(cmd.reason)
+
+
+@on_invoice(c.OpenDispute)
+def _dispute(invoice: Invoice, cmd: c.OpenDispute, _: Settings) -> None:
+    invoice.open_dispute(cmd.reason, cmd.respond_by)
+
+
+@on_invoice(c.WinDispute)
+def _won(invoice: Invoice, _cmd: c.WinDispute, _: Settings) -> None:
+    invoice.win_dispute()
+
+
+@on_invoice(c.LoseDispute)
+def _lost(invoice: Invoice, _cmd: c.LoseDispute, _: Settings) -> None:
+    invoice.lose_dispute()
+
+
+@on_invoice(c.EndWarranty)
+def _warranty(invoice: Invoice, _cmd: c.EndWarranty, _: Settings) -> None:
+    invoice.end_warranty(invoice.now)
+
+
+# -- refund ------------------------------------------------------------------------
+
+
+@handles(c.RequestRefund)
+def request_refund(work: Work, cmd: c.RequestRefund, _: Settings) -> UUID:
+    invoice = work.get(Invoice, cmd.invoice_id)
+    amount = cmd.amount if cmd.amount is not None else invoice.refundable
+    refund_id = cmd.refund_id or uuid4()
+    invoice.reserve_refund(refund_id, amount, cmd.requested_by)
+    refund = Refund(
+        id=refund_id, invoice_id=invoice.id, amount=amount, currency=invoice.currency,
+        full=amount == invoice.paid, requested_by=cmd.requested_by,
+        justification=cmd.justification, under_dispute=invoice.dispute == "open",
+    )
+    return work.add(refund).id
+
+
+def on_refund(kind: type[c.RefundCommand]) -> Callable[[RefundStep], Handler]:
+    """Register a handler that moves a refund and its invoice together."""
+
+    def register(method: RefundStep) -> Handler:
+        def handler(work: Work, cmd: c.RefundCommand, _: Settings) -> UUID:
+            refund = work.get(Refund, cmd.refund_id)
+            invoice = work.get(Invoice, refund.invoice_id)
+            method(refund, invoice, cmd)
+            return refund.id
+
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+@on_refund(c.ApproveRefund)
+def _approve_refund(refund: Refund, invoice: Invoice, _cmd: c.ApproveRefund) -> None:
+    invoice.check_pix_refund_window("approve a refund")
+    refund.approve()
+
+
+@on_refund(c.RejectRefund)
+def _reject_refund(refund: Refund, invoice: Invoice, cmd: c.RejectRefund) -> None:
+    refund.reject(cmd.reason)
+    invoice.release_refund(refund.id)
+
+
+@on_refund(c.WithdrawRefund)
+def _withdraw_refund(refund: Refund, invoice: Invoice, cmd: c.WithdrawRefund) -> None:
+    refund.withdraw(cmd.reason)
+    invoice.release_refund(refund.id)
+
+
+@on_refund(c.SendRefund)
+def _send_refund(refund: Refund, invoice: Invoice, cmd: c.SendRefund) -> None:
+    invoice.check_pix_refund_window("send a refund")
+    refund.send(cmd.gateway_reference)
+
+
+@on_refund(c.SucceedRefund)
+def _refund_succeeded(refund: Refund, invoice: Invoice, _cmd: c.SucceedRefund) -> None:
+    refund.succeed()
+    invoice.complete_refund(refund.id)
+
+
+@on_refund(c.FailRefund)
+def _refund_failed(refund: Refund, invoice: Invoice, cmd: c.FailRefund) -> None:
+    refund.fail(cmd.reason)
+    invoice.release_refund(refund.id)

@@ -1,0 +1,51 @@
+"""One attempt at a command: the aggregates it loaded or made, saved together."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.errors import NotFound
+from payledger.domain.permissions import Actor
+
+if TYPE_CHECKING:
+    from payledger.ledger import Ledger
+
+A = TypeVar("A", bound=LedgerAggregate)
+
+
+class Work:
+    def __init__(self, ledger: Ledger, actor: Actor, action: str) -> None:
+        self.ledger = ledger
+        self.actor = actor
+        self.action = action
+        self.touched: dict[UUID, LedgerAggregate] = {}
+
+    def get(self, kind: type[A], aggregate_id: UUID) -> A:
+        """Load an aggregate of the actor's account; the same object within one attempt."""
+        if aggregate_id in self.touched:
+            found = self.touched[aggregate_id]
+        else:
+            found = self.ledger.load(kind, aggregate_id)
+        self.actor.require_account(found.account, self.action)
+        assert isinstance(found, kind)
+        self.touched[aggregate_id] = found
+        return found
+
+    def add(self, aggregate: A) -> A:
+        self.touched[aggregate.id] = aggregate
+        return aggregate
+
+
+def load(ledger: Ledger, kind: type[A], aggregate_id: UUID) -> A:
+    try:
+        found = ledger.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        raise NotFound(kind.KIND, aggregate_id) from None
+    if not isinstance(found, kind):
+        raise NotFound(kind.KIND, aggregate_id)
+    return found
+
