@@ -181,3 +181,11 @@ class Customer(BaseModel):
             "country": self.country,
             "document": self.document,
         }
+
+
+def complete_cpf(base: str) -> str:
+    """The CPF whose first nine digits are `base` (test data and the demo make buyers)."""
+    values = [int(char) for char in base]
+    first = _check_digit(values, _CPF_WEIGHTS)
+    second = _check_digit([*values, first], (11, *_CPF_WEIGHTS))
+    return f"{base}{first}{second}"

@@ -157,7 +157,9 @@ class Invoice(LedgerAggregate):
         if self.instrument is None:
             raise self.refuse(command, f"no {self.method} charge was issued")
         assert self.expires_at is not None
-        late = paid_at > self.expires_at
+        if paid_at > self.now:
+            raise ValidationError("paid_at", "is after the instant it was reported")
+        late = self.now > self.expires_at
         if late and self.now > self.grace_ends_at():
             raise self.refuse(command, f"reported after the grace period ({self.grace_ends_at()})")
         self._paid(

@@ -1,0 +1,22 @@
+"""payledger: the event-sourced billing core of a creator-economy platform."""
+
+from payledger.domain import commands
+from payledger.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PayLedgerError,
+    Unavailable,
+    ValidationError,
+)
+from payledger.domain.permissions import Actor, Permission
+from payledger.domain.time import SimulatedClock, SystemClock
+from payledger.ledger import Ledger, Receipt
+from payledger.settings import Settings
+
+__all__ = [
+    "Actor", "Conflict", "Forbidden", "InvalidTransition", "Ledger", "NotFound",
+    "PayLedgerError", "Permission", "Receipt", "Settings", "SimulatedClock", "SystemClock",
+    "Unavailable", "ValidationError", "commands",
+]

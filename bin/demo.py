@@ -1,0 +1,105 @@
+"""`payledger demo`: run the simulator on a store and print what it wrote."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from uuid import UUID
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from payledger.domain.errors import ValidationError
+from payledger.domain.money import format_minor
+from payledger.domain.time import SimulatedClock
+from payledger.ledger import Ledger
+from payledger.settings import Settings
+from payledger.simulator import START, Mix, Report, Simulation, money, states
+
+console = Console()
+
+
+def open_ledger(store: str | None, clock: SimulatedClock | None = None) -> Ledger:
+    return Ledger(Settings.from_env(store_url=store), clock=clock)
+
+
+def run_demo(store: str | None, *, seed: int, days: int, checkouts: int) -> None:
+    clock = SimulatedClock(START)
+    ledger = open_ledger(store, clock)
+    try:
+        before = ledger.recorder.max_notification_id() or 0
+        began = time.perf_counter()
+        report = _simulate(ledger, clock, seed, days, checkouts)
+        elapsed = time.perf_counter() - began
+        written = (ledger.recorder.max_notification_id() or 0) - before
+        _summary(ledger, report, written, elapsed)
+        _event_types(ledger, before)
+    finally:
+        ledger.close()
+
+
+def _simulate(
+    ledger: Ledger, clock: SimulatedClock, seed: int, days: int, checkouts: int
+) -> Report:
+    simulation = Simulation(ledger, clock, seed=seed, days=days,
+                            mix=Mix(checkouts_per_day=checkouts))
+    columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("days"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("days", total=days)
+        return simulation.run(on_day=lambda day: progress.update(task, completed=day))
+
+
+def _summary(ledger: Ledger, report: Report, written: int, elapsed: float) -> None:
+    console.print(f"\n[bold]payledger demo[/bold]: seed {report.seed}, {report.days} days, "
+                  f"store {ledger.settings.store_url}")
+    console.print(f"{report.commands:,} commands, {written:,} events written in {elapsed:.1f} s "
+                  f"({written / max(elapsed, 1e-9):,.0f} events/s); "
+                  f"{sum(report.refused.values()):,} refused as the rules require")
+    table = Table("aggregate", "state", "count", title="States reached")
+    for kind, counts in states(ledger, report).items():
+        for state, count in sorted(counts.items()):
+            table.add_row(kind, state, f"{count:,}")
+    console.print(table)
+    totals = Table("money (BRL)", "amount", title="Money moved")
+    for name, cents in money(ledger, report).items():
+        totals.add_row(name, format_minor(cents, 2))
+    console.print(totals)
+    if report.refused:
+        refused = Table("command: error", "count", title="Refused commands")
+        for name, count in report.refused.most_common():
+            refused.add_row(name, f"{count:,}")
+        console.print(refused)
+
+
+def _event_types(ledger: Ledger, after: int) -> None:
+    counts: Counter[str] = Counter()
+    start = after + 1
+    while page := ledger.recorder.select_notifications(start=start, limit=1000):
+        counts.update(n.topic.removeprefix("payledger:") for n in page)
+        start = page[-1].id + 1
+    table = Table("event", "count", title="Events written")
+    for topic, count in sorted(counts.items()):
+        table.add_row(topic, f"{count:,}")
+    console.print(table)
+
+
+def verify_chain(store: str | None, aggregate_id: str) -> None:
+    try:
+        key = UUID(aggregate_id)
+    except ValueError:
+        raise ValidationError("aggregate_id", f"{aggregate_id!r} is not a UUID") from None
+    ledger = open_ledger(store)
+    try:
+        count = sum(1 for _ in ledger.stored_events(key))
+        broken = ledger.broken_links(key)
+    finally:
+        ledger.close()
+    if not count:
+        console.print(f"no events stored for {key}")
+    elif broken:
+        console.print(f"[red]chain broken[/red] at versions {broken} of {count}")
+        raise SystemExit(3)
+    else:
+        console.print(f"chain intact: {count} events")

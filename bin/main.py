@@ -1,0 +1,67 @@
+"""The `payledger` command line: parses, calls the library, prints. Nothing more."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from payledger.cli.demo import run_demo, verify_chain
+from payledger.domain.errors import PayLedgerError
+
+store_option = click.option(
+    "--store", default=None, metavar="URL",
+    help="Event store URL (default: $PAYLEDGER_STORE_URL or "
+         "sqlite:///./payledger-data/events.db).")
+
+
+@click.group(help="payledger: the billing core of a creator-economy platform.")
+def cli() -> None:
+    pass
+
+
+@cli.command()
+@store_option
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Random seed: same seed, same story.")
+@click.option("--days", type=click.IntRange(1, 3650), default=30, show_default=True,
+              help="Days to simulate.")
+@click.option("--checkouts-per-day", type=click.IntRange(1, 100_000), default=50,
+              show_default=True, help="Checkouts a day.")
+def demo(store: str | None, seed: int, days: int, checkouts_per_day: int) -> None:
+    """Simulate a producer's shop over N days, playing the payment gateway."""
+    run_demo(store, seed=seed, days=days, checkouts=checkouts_per_day)
+
+
+@cli.command()
+@store_option
+@click.argument("aggregate_id")
+def verify(store: str | None, aggregate_id: str) -> None:
+    """Check the hash chain of one aggregate's stored events."""
+    verify_chain(store, aggregate_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; a bad argument or a refused command is one line on stderr."""
+    try:
+        cli.main(args=argv, prog_name="payledger", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.ClickException as error:
+        print(f"payledger: error: {error.format_message()}", file=sys.stderr)
+        return 2
+    except click.exceptions.Abort:
+        print("payledger: aborted", file=sys.stderr)
+        return 130
+    except PayLedgerError as error:
+        print(f"payledger: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

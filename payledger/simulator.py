@@ -1,0 +1,321 @@
+"""A producer's shop over N days on a simulated clock, with the simulator as the gateway.
+
+Library code, not CLI code: the demo, the benchmarks and the tests make their events
+with it. Everything random comes from one `random.Random(seed)`, aggregate ids
+included, so a seed always tells the same story.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from payledger.domain import commands as c
+from payledger.domain.customer import complete_cpf
+from payledger.domain.errors import PayLedgerError
+from payledger.domain.invoice import Invoice
+from payledger.domain.permissions import Actor
+from payledger.domain.refund import Refund
+from payledger.domain.time import SimulatedClock
+from payledger.ledger import Ledger
+
+ACCOUNT = "producer-ana"
+PRODUCTS = (("course-excel", 19_700), ("ebook-finance", 4_790), ("mentorship", 99_700),
+            ("course-python", 29_700), ("template-pack", 2_990))
+FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabi", "Hugo", "Iara")
+LAST_NAMES = ("Souza", "Lima", "Costa", "Pereira", "Alves", "Rocha", "Dias", "Nunes")
+DECLINES = ("insufficient_funds", "do_not_honor", "expired_card", "suspected_fraud")
+DISPUTES = ("fraudulent", "product_not_received", "unrecognized")
+START = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # midnight in Sao Paulo
+
+
+@dataclass
+class Mix:
+    """How the shop's buyers behave; the defaults follow a typical infoproduct shop."""
+
+    checkouts_per_day: int = 50
+    card: float = 0.55
+    pix: float = 0.30
+    abandon: float = 0.12
+    card_decline: float = 0.25
+    pix_paid: float = 0.80
+    boleto_paid: float = 0.55
+    late_boleto: float = 0.05
+    discount: float = 0.10
+    refund: float = 0.07
+    dispute: float = 0.015
+    void: float = 0.01
+    uncollectible: float = 0.04
+
+
+@dataclass
+class Report:
+    """What a simulation wrote, for the demo's summary and for tests."""
+
+    days: int
+    seed: int
+    commands: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    invoices: list[UUID] = field(default_factory=list)
+    refunds: list[UUID] = field(default_factory=list)
+
+
+class Simulation:
+    def __init__(self, ledger: Ledger, clock: SimulatedClock, *, seed: int = 1,
+                 days: int = 30, mix: Mix | None = None) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.mix = mix or Mix()
+        self.end = clock.now() + timedelta(days=days)
+        self.report = Report(days=days, seed=seed)
+        self.checkout = Actor.preset("checkout", id="checkout", account=ACCOUNT)
+        self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
+        self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
+        self._queue: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self, on_day: Callable[[int], None] | None = None) -> Report:
+        start = self.clock.now()
+        for day in range(self.report.days):
+            for _ in range(self.mix.checkouts_per_day):
+                at = start + timedelta(days=day, seconds=self.rng.randrange(86_400))
+                self.at(at, self.sell)
+        day_done = 0
+        while self._queue and self._queue[0][0] <= self.end:
+            at, _, step = heapq.heappop(self._queue)
+            self.clock.set(at)
+            while on_day and (at - start) >= timedelta(days=day_done + 1):
+                day_done += 1
+                on_day(day_done)
+            step()
+        if on_day:
+            on_day(self.report.days)
+        return self.report
+
+    def at(self, when: datetime, step: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when, next(self._seq), step))
+
+    def later(self, delta: timedelta, step: Callable[[], None]) -> None:
+        self.at(self.clock.now() + delta, step)
+
+    def send(self, actor: Actor, command: c.Command) -> bool:
+        """Execute; a refusal is part of the story (counted), not a crash."""
+        self.report.commands += 1
+        try:
+            self.ledger.execute(actor, command)
+        except PayLedgerError as error:
+            self.report.refused[f"{type(command).__name__}: {type(error).__name__}"] += 1
+            return False
+        return True
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def uuid(self) -> UUID:
+        return UUID(int=self.rng.getrandbits(128), version=4)
+
+    def minutes(self, low: float, high: float) -> timedelta:
+        return timedelta(minutes=self.rng.uniform(low, high))
+
+    # -- a sale ---------------------------------------------------------------------
+
+    def sell(self) -> None:
+        invoice_id = self.uuid()
+        roll = self.rng.random()
+        method = "card" if roll < self.mix.card else (
+            "pix" if roll < self.mix.card + self.mix.pix else "boleto")
+        if not self.send(self.checkout, self._create(invoice_id, method)):
+            return
+        self.report.invoices.append(invoice_id)
+        if self.chance(self.mix.discount):
+            product_price = self.ledger.load(Invoice, invoice_id).subtotal
+            self.send(self.checkout, c.ApplyDiscount(
+                invoice_id=invoice_id, amount=product_price // 10, coupon="WELCOME10"))
+        if self.chance(self.mix.void):
+            self.send(self.checkout, c.VoidInvoice(invoice_id=invoice_id, reason="duplicate order"))
+            return
+        if self.chance(self.mix.abandon):
+            self.later(timedelta(hours=1, minutes=1), lambda: self.send(
+                self.checkout, c.AbandonCheckout(invoice_id=invoice_id)))
+            if method != "card":
+                self.issue(invoice_id, method, pay=False)
+            return
+        if method == "card":
+            self.charge_card(invoice_id, attempt=1)
+        else:
+            self.issue(invoice_id, method, pay=None)
+
+    def _create(self, invoice_id: UUID, method: str) -> c.CreateInvoice:
+        product, price = self.rng.choice(PRODUCTS)
+        split: dict[str, Any] = {"producer": ACCOUNT, "platform_fee_bps": 990,
+                                 "platform_fee_fixed": 100}
+        if self.chance(0.3):
+            split["affiliate"] = {"party": f"affiliate-{self.rng.randrange(5)}", "bps": 4000}
+        if product in ("mentorship", "course-python"):
+            split["coproducers"] = [{"party": "coproducer-leo", "bps": 3000}]
+        return c.CreateInvoice(
+            invoice_id=invoice_id, items=[{"product_id": product, "unit_price": price}],
+            customer=self._buyer(), currency="BRL", method=method, split=split,
+        )
+
+    def _buyer(self) -> dict[str, Any]:
+        first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+        number = self.rng.randrange(10**8, 10**9)
+        email = f"{first}.{last}{number % 1000}@example.com".lower()
+        return {"name": f"{first} {last}", "email": email, "phone": f"+55119{number:08d}",
+                "country": "BR", "document": complete_cpf(f"{number:09d}")}
+
+    def charge_card(self, invoice_id: UUID, attempt: int) -> None:
+        reason = "checkout" if attempt == 1 else "retry"
+        self.send(self.checkout, c.RequestCharge(invoice_id=invoice_id, reason=reason))
+        if self.chance(self.mix.card_decline):
+            self.send(self.checkout, c.DeclineCard(
+                invoice_id=invoice_id, reason=self.rng.choice(DECLINES)))
+            if attempt < 3 and self.chance(0.6):
+                self.later(self.minutes(1, 10), lambda: self.charge_card(invoice_id, attempt + 1))
+            else:
+                self.later(timedelta(hours=1, minutes=1), lambda: self.send(
+                    self.checkout, c.AbandonCheckout(invoice_id=invoice_id)))
+            return
+        code = f"{self.rng.randrange(10**6):06d}"
+        if self.send(self.checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code=code)):
+            self.after_payment(invoice_id)
+
+    def issue(self, invoice_id: UUID, method: str, pay: bool | None) -> None:
+        if method == "pix":
+            txid = f"{self.rng.getrandbits(128):032x}"
+            self.send(self.checkout, c.IssuePix(invoice_id=invoice_id, txid=txid))
+            paid = self.chance(self.mix.pix_paid) if pay is None else pay
+            wait = self.minutes(1, 30) if paid else timedelta(hours=24, minutes=5)
+            self.later(wait, lambda: self.pix_outcome(invoice_id, paid))
+            return
+        due = self.clock.now() + timedelta(days=3)
+        line = "".join(str(self.rng.randrange(10)) for _ in range(47))
+        self.send(self.checkout, c.IssueBoleto(
+            invoice_id=invoice_id, digitable_line=line, due_at=due))
+        paid = self.chance(self.mix.boleto_paid) if pay is None else pay
+        if not paid and self.chance(self.mix.uncollectible):
+            self.at(due - timedelta(hours=2), lambda: self.send(self.checkout, c.MarkUncollectible(
+                invoice_id=invoice_id, reason="buyer's document blocked by the bank")))
+        elif paid:
+            self.later(timedelta(days=self.rng.uniform(0.2, 2.9)),
+                       lambda: self.boleto_paid(invoice_id, line))
+        else:
+            self.at(due + timedelta(minutes=5), lambda: self.boleto_lapsed(invoice_id, line))
+
+    def pix_outcome(self, invoice_id: UUID, paid: bool) -> None:
+        if not paid:
+            self.send(self.checkout, c.ExpireInvoice(invoice_id=invoice_id))
+            return
+        e2e = f"E{self.rng.getrandbits(120):030x}"
+        if self.send(self.checkout, c.RecordPayment(invoice_id=invoice_id, reference=e2e)):
+            self.after_payment(invoice_id)
+
+    def boleto_paid(self, invoice_id: UUID, line: str) -> None:
+        if self.send(self.checkout, c.RecordPayment(invoice_id=invoice_id, reference=line)):
+            self.after_payment(invoice_id)
+
+    def boleto_lapsed(self, invoice_id: UUID, line: str) -> None:
+        self.send(self.checkout, c.ExpireInvoice(invoice_id=invoice_id))
+        if self.chance(self.mix.late_boleto):
+            # paid on the due date, confirmed by the bank two days later: within grace
+            paid_at = self.clock.now() - timedelta(minutes=10)
+            self.later(timedelta(days=2), lambda: self.late_boleto(invoice_id, line, paid_at))
+        elif self.chance(0.02):
+            self.later(timedelta(days=8), lambda: self.late_boleto(
+                invoice_id, line, self.clock.now()))  # refused: past the grace period
+
+    def late_boleto(self, invoice_id: UUID, line: str, paid_at: datetime) -> None:
+        command = c.RecordPayment(invoice_id=invoice_id, reference=line, paid_at=paid_at)
+        if self.send(self.checkout, command):
+            self.after_payment(invoice_id)
+
+    # -- after the sale ---------------------------------------------------------------
+
+    def after_payment(self, invoice_id: UUID) -> None:
+        self.later(timedelta(days=7, minutes=1), lambda: self.send(
+            self.checkout, c.EndWarranty(invoice_id=invoice_id)))
+        if self.chance(self.mix.refund):
+            self.later(timedelta(days=self.rng.uniform(0.1, 6.5)),
+                       lambda: self.request_refund(invoice_id))
+        elif self.chance(self.mix.dispute):
+            self.later(timedelta(days=self.rng.uniform(5, 25)), lambda: self.dispute(invoice_id))
+
+    def request_refund(self, invoice_id: UUID) -> None:
+        refund_id = self.uuid()
+        partial = self.chance(0.2)
+        paid = self.ledger.load(Invoice, invoice_id).paid
+        by, actor = ("support", self.support) if self.chance(0.2) else ("buyer", self.checkout)
+        command = c.RequestRefund(
+            refund_id=refund_id, invoice_id=invoice_id, amount=paid // 2 if partial else None,
+            requested_by=by, justification="the content did not meet my expectations")
+        if not self.send(actor, command):
+            return
+        self.report.refunds.append(refund_id)
+        roll = self.rng.random()
+        if roll < 0.1:
+            self.later(self.minutes(30, 600), lambda: self.send(self.checkout, c.WithdrawRefund(
+                refund_id=refund_id, reason="buyer changed their mind")))
+        elif roll < 0.2:
+            self.later(self.minutes(30, 600), lambda: self.send(self.owner, c.RejectRefund(
+                refund_id=refund_id, reason="content fully consumed")))
+        else:
+            self.later(self.minutes(30, 1440), lambda: self.carry_out_refund(refund_id))
+
+    def carry_out_refund(self, refund_id: UUID) -> None:
+        if not self.send(self.owner, c.ApproveRefund(refund_id=refund_id)):
+            return
+        reference = f"rf-{refund_id.hex[:12]}"
+        self.send(self.checkout, c.SendRefund(refund_id=refund_id, gateway_reference=reference))
+        outcome: c.Command = (c.FailRefund(refund_id=refund_id, reason="gateway timeout")
+                              if self.chance(0.08) else c.SucceedRefund(refund_id=refund_id))
+        self.later(self.minutes(5, 240), lambda: self.send(self.checkout, outcome))
+
+    def dispute(self, invoice_id: UUID) -> None:
+        respond_by = self.clock.now() + timedelta(days=7)
+        if not self.send(self.checkout, c.OpenDispute(
+                invoice_id=invoice_id, reason=self.rng.choice(DISPUTES), respond_by=respond_by)):
+            return
+        outcome: c.Command = (c.WinDispute(invoice_id=invoice_id) if self.chance(0.4)
+                              else c.LoseDispute(invoice_id=invoice_id))
+        decided = timedelta(days=self.rng.uniform(3, 10))
+        self.later(decided, lambda: self.send(self.checkout, outcome))
+
+
+def states(ledger: Ledger, report: Report) -> dict[str, Counter[str]]:
+    """How many invoices and refunds ended in each state, and the dispute outcomes."""
+    invoices = [ledger.load(Invoice, invoice_id) for invoice_id in report.invoices]
+    refunds = [ledger.load(Refund, refund_id) for refund_id in report.refunds]
+    return {
+        "Invoice": Counter(invoice.status for invoice in invoices),
+        "Invoice (overlays)": Counter(
+            [f"dispute {inv.dispute}" for inv in invoices if inv.dispute]
+            + ["abandoned" for inv in invoices if inv.abandoned_at]
+            + ["paid late" for inv in invoices if inv.paid_at and inv.expires_at
+               and inv.paid_at > inv.expires_at]
+            + ["warranty ended" for inv in invoices if inv.warranty_ended]),
+        "Refund": Counter(refund.status for refund in refunds),
+    }
+
+
+def money(ledger: Ledger, report: Report) -> dict[str, int]:
+    """Totals in cents: paid, refunded, charged back, and each role's share of sales."""
+    totals: Counter[str] = Counter()
+    for invoice_id in report.invoices:
+        invoice = ledger.load(Invoice, invoice_id)
+        totals["paid"] += invoice.paid
+        totals["refunded"] += invoice.refunded
+        totals["charged back"] += invoice.charged_back
+        for part in invoice.splits:
+            totals[f"share: {part['role']}"] += part["amount"]
+    return dict(totals)
