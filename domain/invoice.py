@@ -239,7 +239,7 @@ class Invoice(LedgerAggregate):
         if requested_by == "buyer" and self.warranty_ended:
             raise self.refuse(command, "the buyer's warranty has ended")
         self.check_pix_refund_window(command)
-        self._refund_reserved(refund_id=str(refund_id), amount=amount)
+        self._refund_reserved(refund_id=refund_id, amount=amount)
 
     def check_pix_refund_window(self, command: str) -> None:
         assert self.paid_at is not None
@@ -247,26 +247,26 @@ class Invoice(LedgerAggregate):
             raise self.refuse(command, "a Pix refund is possible only within 90 days")
 
     @event("RefundReserved", topic="payledger:Invoice.RefundReserved")
-    def _refund_reserved(self, refund_id: str, amount: int) -> None:
-        self.reserved[refund_id] = amount
+    def _refund_reserved(self, refund_id: UUID, amount: int) -> None:
+        self.reserved[str(refund_id)] = amount
 
     def release_refund(self, refund_id: UUID) -> None:
         if str(refund_id) not in self.reserved:
             raise self.refuse("release a refund", f"refund {refund_id} holds nothing")
-        self._refund_released(refund_id=str(refund_id), amount=self.reserved[str(refund_id)])
+        self._refund_released(refund_id=refund_id, amount=self.reserved[str(refund_id)])
 
     @event("RefundReleased", topic="payledger:Invoice.RefundReleased")
-    def _refund_released(self, refund_id: str, amount: int) -> None:
-        del self.reserved[refund_id]
+    def _refund_released(self, refund_id: UUID, amount: int) -> None:
+        del self.reserved[str(refund_id)]
 
     def complete_refund(self, refund_id: UUID) -> None:
         if str(refund_id) not in self.reserved:
             raise self.refuse("complete a refund", f"refund {refund_id} holds nothing")
-        self._refunded(refund_id=str(refund_id), amount=self.reserved[str(refund_id)])
+        self._refunded(refund_id=refund_id, amount=self.reserved[str(refund_id)])
 
     @event("Refunded", topic="payledger:Invoice.Refunded")
-    def _refunded(self, refund_id: str, amount: int) -> None:
-        del self.reserved[refund_id]
+    def _refunded(self, refund_id: UUID, amount: int) -> None:
+        del self.reserved[str(refund_id)]
         self.refunded += amount
         if self.status != "charged_back":
             fully = self.refunded + self.charged_back >= self.paid

@@ -1,0 +1,26 @@
+"""The event catalogue, read off the aggregate classes (docs/events.md follows it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from payledger.domain.envelope import ENVELOPE_FIELDS, LedgerAggregate
+from payledger.domain.idempotency import IdempotencyRecord
+from payledger.domain.invoice import Invoice
+from payledger.domain.refund import Refund
+
+AGGREGATES: tuple[type[LedgerAggregate], ...] = (Invoice, Refund, IdempotencyRecord)
+LIBRARY_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+def events() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """(topic, [(field, type), ...]) of every event, without the envelope's fields."""
+    for aggregate in AGGREGATES:
+        for value in vars(aggregate).values():
+            topic = getattr(value, "TOPIC", None)
+            if not isinstance(value, type) or not topic or value is aggregate:
+                continue
+            fields = [(f.name, str(f.type)) for f in dataclasses.fields(value)
+                      if f.name not in ENVELOPE_FIELDS and f.name not in LIBRARY_FIELDS]
+            yield topic, fields
