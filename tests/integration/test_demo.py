@@ -12,7 +12,6 @@ from payledger.ledger import Ledger
 from payledger.settings import Settings
 from payledger.simulator import START, Simulation, money, states
 
-
 Outcome = tuple[dict[str, Counter[str]], dict[str, int]]
 
 
