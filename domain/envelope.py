@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -39,7 +39,11 @@ class Envelope:
     command_id: UUID
 
     def fields(self) -> dict[str, Any]:
-        return {**asdict(self), "at": aware(self.at, "at"), "prev_hash": "", "hash": ""}
+        return {
+            "account": self.account, "at": aware(self.at, "at"), "actor": self.actor,
+            "correlation_id": self.correlation_id, "causation_id": self.causation_id,
+            "command_id": self.command_id, "prev_hash": "", "hash": "",
+        }
 
 
 _current: ContextVar[Envelope | None] = ContextVar("payledger_envelope", default=None)
