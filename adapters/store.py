@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -106,3 +110,66 @@ def ensure_schema(store: Store) -> None:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{store.schema}"')
     except psycopg.OperationalError as error:
         raise Unavailable(f"PostgreSQL at {store.host}:{store.port}: {error}") from None
+
+
+@contextmanager
+def creating_tables(store: Store) -> Iterator[None]:
+    """Create the URL's schema, and hold a PostgreSQL advisory lock while the library
+    creates an application's tables inside the block.
+
+    The library runs its DDL (including CREATE OR REPLACE FUNCTION) each time an
+    application starts, and PostgreSQL does not lock a function's DDL: two processes
+    starting at once on one store failed with "tuple concurrently updated" (and two
+    CREATE SCHEMA IF NOT EXISTS at once can collide too). With this lock they take
+    turns. On SQLite, see `_use_wal`.
+    """
+    if store.kind == "sqlite":
+        _use_wal(store)
+        yield
+        return
+    import psycopg
+
+    name = f"payledger-ddl:{store.dbname}:{store.schema or 'public'}"
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    try:
+        conn = psycopg.connect(host=store.host, port=store.port, user=store.user,
+                               password=store.password or None, dbname=store.dbname,
+                               connect_timeout=5, autocommit=True)
+    except psycopg.OperationalError as error:
+        raise Unavailable(f"PostgreSQL at {store.host}:{store.port}: {error}") from None
+    with conn:  # closing the session releases the lock
+        try:
+            conn.execute("SET lock_timeout = '30s'")
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            if store.schema:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{store.schema}"')
+        except psycopg.OperationalError as error:
+            raise Unavailable(f"PostgreSQL at {store.host}:{store.port}: {error}") from None
+        yield
+
+
+def _use_wal(store: Store, patience: float = 30.0) -> None:
+    """Put a SQLite file in WAL mode before the library opens it.
+
+    The library switches a file to WAL on its first connection, and that switch does
+    not wait for a busy file: processes opening a new store at once failed with a raw
+    `sqlite3.OperationalError: database is locked`. WAL mode is kept by the file, so
+    once set the library only reads it.
+    """
+    assert store.path is not None
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            conn = sqlite3.connect(store.path, timeout=patience)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise Unavailable(f"SQLite store {store.path}: {error}") from None
+        time.sleep(pause)  # another process holds the file for its own switch
+        pause = min(pause * 2, 0.2)

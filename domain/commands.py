@@ -7,12 +7,14 @@ never pydantic's own error, so callers handle one hierarchy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from payledger.domain.customer import Customer
 from payledger.domain.errors import ValidationError
@@ -24,8 +26,22 @@ from payledger.domain.time import aware
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Cents = Annotated[int, Field(ge=1, le=10**12, strict=True)]
-Instant = Annotated[datetime, AfterValidator(lambda v: aware(v, "instant"))]
-Currency = Annotated[str, AfterValidator(currency_code)]
+
+
+def _in_field(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Run a domain check as a pydantic one, so its error is named by the field it is on."""
+
+    def validate(value: Any) -> Any:
+        try:
+            return check(value)
+        except ValidationError as error:
+            raise PydanticCustomError("payledger", error.reason) from None
+
+    return validate
+
+
+Instant = Annotated[datetime, AfterValidator(_in_field(lambda v: aware(v, "instant")))]
+Currency = Annotated[str, AfterValidator(_in_field(currency_code))]
 
 
 def from_pydantic(error: pydantic.ValidationError) -> ValidationError:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
@@ -112,7 +112,7 @@ class Customer(BaseModel):
     email: str
     phone: str | None = None
     country: str = "BR"
-    document: str | None = None
+    document: str | None = Field(default=None, validate_default=True)
 
     @field_validator("email")
     @classmethod
@@ -142,20 +142,16 @@ class Customer(BaseModel):
 
     @field_validator("document")
     @classmethod
-    def _check_document(cls, value: str | None) -> str | None:
+    def _check_document(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # `country` is declared first, so it is validated by now.
         if value is None:
+            if info.data.get("country") == "BR":
+                raise PydanticCustomError("document", "a CPF or CNPJ is required in BR")
             return None
         try:
             return normalize_document(value)
         except ValidationError as error:
             raise PydanticCustomError("document", error.reason) from None
-
-    @model_validator(mode="after")
-    def _require_document_in_brazil(self) -> Customer:
-        # Runs only once every field is valid, so raising our own error loses nothing.
-        if self.country == "BR" and self.document is None:
-            raise ValidationError("document", "a CPF or CNPJ is required when country is BR")
-        return self
 
     @classmethod
     def parse(cls, **fields: object) -> Customer:

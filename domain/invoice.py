@@ -84,7 +84,7 @@ class Invoice(LedgerAggregate):
         if self.discount:
             raise self.refuse("apply a discount", "a discount was already applied")
         if not 0 < amount < self.subtotal:
-            raise ValidationError("discount", f"must be between 1 and {self.subtotal - 1}")
+            raise ValidationError("amount", f"must be between 1 and {self.subtotal - 1}")
         self._discount_applied(amount=amount, coupon=coupon)
 
     @event("DiscountApplied", topic="payledger:Invoice.DiscountApplied")
@@ -113,7 +113,7 @@ class Invoice(LedgerAggregate):
 
     def issue_pix(self, txid: str, expires_in: timedelta = PIX_EXPIRY) -> None:
         self._require_method("issue a Pix charge", "pix")
-        self._require("issue a Pix charge", "draft", "open")
+        self._require("issue a Pix charge", "draft", "open", "expired")
         self._pix_issued(txid=txid, expires_at=self.now + expires_in)
 
     @event("PixIssued", topic="payledger:Invoice.PixIssued")
@@ -124,7 +124,7 @@ class Invoice(LedgerAggregate):
 
     def issue_boleto(self, digitable_line: str, due_at: datetime) -> None:
         self._require_method("issue a boleto", "boleto")
-        self._require("issue a boleto", "draft", "open")
+        self._require("issue a boleto", "draft", "open", "expired")
         if due_at <= self.now:
             raise ValidationError("due_at", "must be after the issue instant")
         self._boleto_issued(digitable_line=digitable_line, due_at=due_at)
@@ -157,8 +157,8 @@ class Invoice(LedgerAggregate):
         if self.instrument is None:
             raise self.refuse(command, f"no {self.method} charge was issued")
         assert self.expires_at is not None
-        if paid_at > self.now:
-            raise ValidationError("paid_at", "is after the instant it was reported")
+        if not self.created_at <= paid_at <= self.now:
+            raise ValidationError("paid_at", "must fall between the checkout and the report")
         late = self.now > self.expires_at
         if late and self.now > self.grace_ends_at():
             raise self.refuse(command, f"reported after the grace period ({self.grace_ends_at()})")
@@ -209,7 +209,7 @@ class Invoice(LedgerAggregate):
         self.abandoned_at = self.updated_at
 
     def void(self, reason: str) -> None:
-        self._require("void", "draft", "open")
+        self._require("void", "draft", "open", "expired")
         self._voided(reason=reason)
 
     @event("Voided", topic="payledger:Invoice.Voided")
@@ -301,7 +301,8 @@ class Invoice(LedgerAggregate):
     def _charged_back(self, amount: int) -> None:
         self.dispute = "lost"
         self.charged_back = amount
-        self.status = "charged_back"
+        if amount:  # a fully refunded purchase has nothing left to take back
+            self.status = "charged_back"
 
     def end_warranty(self, as_of: datetime) -> None:
         self._require("end the warranty", *SETTLED, "refunded", "charged_back")

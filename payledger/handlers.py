@@ -154,7 +154,7 @@ def request_refund(work: Work, cmd: c.RequestRefund, _: Settings) -> UUID:
     invoice.reserve_refund(refund_id, amount, cmd.requested_by)
     refund = Refund(
         id=refund_id, invoice_id=invoice.id, amount=amount, currency=invoice.currency,
-        full=amount == invoice.paid, requested_by=cmd.requested_by,
+        full=amount + invoice.refunded == invoice.paid, requested_by=cmd.requested_by,
         justification=cmd.justification, under_dispute=invoice.dispute == "open",
     )
     return work.add(refund).id

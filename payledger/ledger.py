@@ -18,7 +18,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, Recording
 
 from payledger.adapters.chain import LedgerMapper, broken_links, seal
-from payledger.adapters.store import ensure_schema
+from payledger.adapters.store import creating_tables
 from payledger.domain.commands import Command
 from payledger.domain.envelope import Envelope, LedgerAggregate, acting
 from payledger.domain.errors import Conflict, NotFound, Unavailable
@@ -55,9 +55,9 @@ class Ledger(Application[UUID]):
         self.settings = settings or Settings.from_env()
         self.clock: Clock = clock or SystemClock()
         store = self.settings.store
-        ensure_schema(store)
         try:
-            super().__init__(env=store.env(self.name))
+            with creating_tables(store):
+                super().__init__(env=store.env(self.name))
         except OperationalError as error:
             raise Unavailable(f"event store {store.kind}: {error}") from None
 
@@ -82,9 +82,16 @@ class Ledger(Application[UUID]):
             try:
                 recordings = self.save(*work.touched.values(), record)
             except IntegrityError:
+                self._refuse_taken_ids(work)
                 continue
             return Receipt(aggregate_id, envelope.command_id, len(recordings), repeated=False)
         raise Conflict(f"{name}: a concurrent write won {self.settings.conflict_retries + 1} times")
+
+    def _refuse_taken_ids(self, work: Work) -> None:
+        """A new aggregate whose id is already stored is no race to retry: say so."""
+        for aggregate_id, kind in work.created.items():
+            if self.recorder.select_events(aggregate_id, limit=1):
+                raise Conflict(f"{kind} {aggregate_id} already exists")
 
     def _envelope(self, actor: Actor, command: Command) -> Envelope:
         command_id = uuid4()

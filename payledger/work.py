@@ -23,6 +23,7 @@ class Work:
         self.actor = actor
         self.action = action
         self.touched: dict[UUID, LedgerAggregate] = {}
+        self.created: dict[UUID, str] = {}
 
     def get(self, kind: type[A], aggregate_id: UUID) -> A:
         """Load an aggregate of the actor's account; the same object within one attempt."""
@@ -36,7 +37,9 @@ class Work:
         return found
 
     def add(self, aggregate: A) -> A:
+        """Track a new aggregate, to be saved with the rest."""
         self.touched[aggregate.id] = aggregate
+        self.created[aggregate.id] = aggregate.KIND
         return aggregate
 
 
