@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from collections.abc import Iterator
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -51,6 +53,12 @@ class Receipt:
 class Ledger(Application[UUID]):
     name = "payledger"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The library would rename a subclass's tables after the subclass (PostgreSQL
+        # names them per application); a subclass of the Ledger is the same store.
+        super().__init_subclass__(**kwargs)
+        cls.name = Ledger.name
+
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.clock: Clock = clock or SystemClock()
@@ -72,6 +80,7 @@ class Ledger(Application[UUID]):
         actor.require(command.permission, name)
         handler = HANDLERS[type(command)]
         envelope = self._envelope(actor, command)
+        lost = 0
         for _ in range(self.settings.conflict_retries + 1):
             if command.idempotency_key and (done := self._repeat(actor, command)):
                 return done
@@ -83,6 +92,8 @@ class Ledger(Application[UUID]):
                 recordings = self.save(*work.touched.values(), record)
             except IntegrityError:
                 self._refuse_taken_ids(work)
+                lost += 1
+                time.sleep(random.uniform(0, 0.002 * lost))  # jitter: let the winner finish
                 continue
             return Receipt(aggregate_id, envelope.command_id, len(recordings), repeated=False)
         raise Conflict(f"{name}: a concurrent write won {self.settings.conflict_retries + 1} times")
