@@ -60,12 +60,12 @@ INVOICE_EVENTS: dict[str, tuple[set[str | None], str | None]] = {
     "DiscountApplied": ({"draft"}, None),
     "ChargeRequested": ({"draft", "open"}, "open"),
     "CardDeclined": ({"open"}, None),
-    "PixIssued": ({"draft", "open"}, "open"),
-    "BoletoIssued": ({"draft", "open"}, "open"),
+    "PixIssued": ({"draft", "open", "expired"}, "open"),
+    "BoletoIssued": ({"draft", "open", "expired"}, "open"),
     "Paid": ({"open", "expired"}, "paid"),
     "Expired": ({"open"}, "expired"),
     "CheckoutAbandoned": ({"draft", "open"}, None),
-    "Voided": ({"draft", "open"}, "void"),
+    "Voided": ({"draft", "open", "expired"}, "void"),
     "MarkedUncollectible": ({"open"}, "uncollectible"),
     "RefundReserved": ({"paid", "partially_refunded"}, None),
     "RefundReleased": (set(HOLDING), None),
@@ -73,7 +73,8 @@ INVOICE_EVENTS: dict[str, tuple[set[str | None], str | None]] = {
     "DisputeOpened": ({"paid", "partially_refunded"}, None),
     # A dispute stays open while refunds go on, so it may be decided once fully refunded.
     "DisputeWon": ({"paid", "partially_refunded", "refunded"}, None),
-    "ChargedBack": ({"paid", "partially_refunded", "refunded"}, "charged_back"),
+    # The status follows from the amount: nothing left to take back keeps "refunded".
+    "ChargedBack": ({"paid", "partially_refunded", "refunded"}, None),
     "WarrantyEnded": (set(PAID_STATES), None),
 }
 
@@ -150,6 +151,8 @@ def apply_amounts(folded: Folded, name: str, state: dict[str, Any]) -> None:
         assert folded.dispute == "open"
         folded.dispute = "lost"
         folded.charged_back = state["amount"]
+        if state["amount"]:
+            folded.status = "charged_back"
     elif name == "WarrantyEnded":
         assert not folded.warranty_ended
         folded.warranty_ended = True
