@@ -1,0 +1,71 @@
+"""The base of every command, and the field types commands share.
+
+Each command names the permission it needs. Constructing one with bad input raises
+`payledger.domain.errors.ValidationError` naming the field (dotted for nested fields),
+never pydantic's own error, so callers handle one hierarchy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+from uuid import UUID
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from payledger.domain.errors import ValidationError
+from payledger.domain.money import currency_code
+from payledger.domain.permissions import Permission
+from payledger.domain.time import aware
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Cents = Annotated[int, Field(ge=1, le=10**12, strict=True)]
+
+
+def _in_field(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Run a domain check as a pydantic one, so its error is named by the field it is on."""
+
+    def validate(value: Any) -> Any:
+        try:
+            return check(value)
+        except ValidationError as error:
+            raise PydanticCustomError("payledger", error.reason) from None
+
+    return validate
+
+
+Instant = Annotated[datetime, AfterValidator(_in_field(lambda v: aware(v, "instant")))]
+Currency = Annotated[str, AfterValidator(_in_field(currency_code))]
+
+
+def from_pydantic(error: pydantic.ValidationError) -> ValidationError:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "command"
+    return ValidationError(field, first["msg"])
+
+
+class Command(BaseModel):
+    """Fields every command may carry besides its own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    permission: ClassVar[Permission]
+
+    at: Instant | None = None
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as error:
+            raise from_pydantic(error) from None
+
+    def digest_fields(self) -> dict[str, Any]:
+        """What makes two commands "the same request" for an idempotency key."""
+        meta = {"at", "idempotency_key", "correlation_id", "causation_id"}
+        return self.model_dump(mode="json", exclude=meta)

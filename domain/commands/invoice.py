@@ -1,0 +1,124 @@
+"""Commands on an invoice: the checkout and the gateway's reports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from payledger.domain.commands.base import Cents, Command, Currency, Instant, Text
+from payledger.domain.customer import Customer
+from payledger.domain.permissions import Permission
+from payledger.domain.splits import SplitRules
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: Text
+    description: str = ""
+    quantity: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 1
+    unit_price: Cents
+
+
+class CreateInvoice(Command):
+    permission = Permission.SELL
+
+    invoice_id: UUID | None = None
+    items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=100)]
+    customer: Customer
+    currency: Currency
+    method: Literal["card", "pix", "boleto"]
+    split: SplitRules
+    warranty_days: Annotated[int, Field(ge=0, le=365)] = 7
+    origin: Literal["sale", "installment", "subscription"] = "sale"
+    origin_id: UUID | None = None
+
+    @property
+    def subtotal(self) -> int:
+        return sum(item.quantity * item.unit_price for item in self.items)
+
+
+class InvoiceCommand(Command):
+    invoice_id: UUID
+
+
+class ApplyDiscount(InvoiceCommand):
+    permission = Permission.SELL
+    amount: Cents
+    coupon: Text | None = None
+
+
+class RequestCharge(InvoiceCommand):
+    permission = Permission.SELL
+    reason: Text = "checkout"
+
+
+class DeclineCard(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+    reason: Text
+
+
+class ApproveCard(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+    authorization_code: Text
+
+
+class IssuePix(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+    txid: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{26,35}$")]
+    expires_in_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = None
+
+
+class IssueBoleto(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+    digitable_line: Annotated[str, StringConstraints(pattern=r"^[0-9]{47,48}$")]
+    due_at: Instant
+
+
+class RecordPayment(InvoiceCommand):
+    """A Pix (end-to-end id) or boleto payment reported by the gateway."""
+
+    permission = Permission.RECORD_PAYMENTS
+    reference: Text
+    paid_at: Instant | None = None
+
+
+class ExpireInvoice(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+
+
+class AbandonCheckout(InvoiceCommand):
+    permission = Permission.SELL
+    window_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = None
+
+
+class VoidInvoice(InvoiceCommand):
+    permission = Permission.SELL
+    reason: Text
+
+
+class MarkUncollectible(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+    reason: Text
+
+
+class OpenDispute(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+    reason: Text
+    respond_by: Instant
+
+
+class WinDispute(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+
+
+class LoseDispute(InvoiceCommand):
+    permission = Permission.RECORD_PAYMENTS
+
+
+class EndWarranty(InvoiceCommand):
+    permission = Permission.SELL
+
+
