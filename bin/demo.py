@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
 from uuid import UUID
 
 from rich.console import Console
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from payledger.domain.errors import ValidationError
 from payledger.domain.money import format_minor
-from payledger.domain.time import SimulatedClock
+from payledger.domain.time import SimulatedClock, aware
 from payledger.ledger import Ledger
 from payledger.settings import Settings
 from payledger.simulator import START, Mix, Report, Simulation, money, states
@@ -56,7 +57,8 @@ def _summary(ledger: Ledger, report: Report, written: int, elapsed: float) -> No
                   f"store {ledger.settings.store_url}")
     console.print(f"{report.commands:,} commands, {written:,} events written in {elapsed:.1f} s "
                   f"({written / max(elapsed, 1e-9):,.0f} events/s); "
-                  f"{sum(report.refused.values()):,} refused as the rules require")
+                  f"{sum(report.refused.values()):,} refused as the rules require; "
+                  f"{report.timed_steps:,} time-driven steps run by ticks")
     table = Table("aggregate", "state", "count", title="States reached")
     for kind, counts in states(ledger, report).items():
         for state, count in sorted(counts.items()):
@@ -83,6 +85,22 @@ def _event_types(ledger: Ledger, after: int) -> None:
     for topic, count in sorted(counts.items()):
         table.add_row(topic, f"{count:,}")
     console.print(table)
+
+
+def run_tick(store: str | None, as_of: str) -> None:
+    try:
+        instant = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise ValidationError("as_of", f"{as_of!r} is not an ISO 8601 instant") from None
+    ledger = open_ledger(store)
+    try:
+        report = ledger.tick(aware(instant, "as_of"))
+    finally:
+        ledger.close()
+    console.print(f"tick to {report.as_of.isoformat()}: {report.executed} steps run in "
+                  f"{report.rounds} rounds, {len(report.refused)} refused")
+    for timer, reason in report.refused:
+        console.print(f"  refused {timer.action} of {timer.aggregate_id}: {reason}")
 
 
 def verify_chain(store: str | None, aggregate_id: str) -> None:

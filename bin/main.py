@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from payledger.cli.demo import run_demo, verify_chain
+from payledger.cli.demo import run_demo, run_tick, verify_chain
 from payledger.domain.errors import PayLedgerError
 
 store_option = click.option(
@@ -39,6 +39,15 @@ def demo(store: str | None, seed: int, days: int, checkouts_per_day: int) -> Non
 def verify(store: str | None, aggregate_id: str) -> None:
     """Check the hash chain of one aggregate's stored events."""
     verify_chain(store, aggregate_id)
+
+
+@cli.command()
+@store_option
+@click.option("--as-of", "as_of", required=True, metavar="ISO",
+              help="Run every time-driven step due by this instant (ISO 8601 with offset).")
+def tick(store: str | None, as_of: str) -> None:
+    """Apply every time-driven transition due by an instant (expiries, abandonment, ...)."""
+    run_tick(store, as_of)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,11 @@
 """Invoice: one per sale, per subscription cycle or per installment (DESIGN.md §3).
 
 States: draft -> open -> paid -> partially_refunded -> refunded, with expired, void,
-uncollectible and charged_back as ends. Abandonment and disputes are overlays: an
-abandoned checkout can still be paid (a recovered cart), and a dispute is opened on a
-paid invoice and then won or lost (charged back).
+uncollectible and charged_back as ends. Abandonment and disputes are overlays: a
+checkout is abandoned when the buyer left their contact but nothing was paid, nor a Pix
+or boleto issued, within the window (an issued Pix or boleto expires instead); an
+abandoned checkout can still be paid (a recovered cart). A dispute is opened on a paid
+invoice and then won or lost (charged back).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from eventsourcing.domain import event
 from payledger.domain.envelope import LedgerAggregate
 from payledger.domain.errors import ValidationError
 from payledger.domain.splits import SplitRules, split
-from payledger.domain.time import add_business_days
+from payledger.domain.time import TimePolicy, add_business_days
 
 PIX_EXPIRY = timedelta(hours=24)
 PIX_GRACE = timedelta(minutes=15)
@@ -200,6 +202,8 @@ class Invoice(LedgerAggregate):
         self._require("abandon the checkout", "draft", "open")
         if self.abandoned_at is not None:
             raise self.refuse("abandon the checkout", "it was already abandoned")
+        if self.instrument is not None:
+            raise self.refuse("abandon the checkout", "a Pix or boleto awaits payment")
         if as_of < self.created_at + window:
             raise self.refuse("abandon the checkout", f"the {window} window has not passed")
         self._checkout_abandoned(contact=self.customer, window_seconds=int(window.total_seconds()))
@@ -317,6 +321,19 @@ class Invoice(LedgerAggregate):
     @event("WarrantyEnded", topic="payledger:Invoice.WarrantyEnded")
     def _warranty_ended(self, ended_at: datetime) -> None:
         self.warranty_ended = True
+
+    # -- time ----------------------------------------------------------------------
+
+    def timers(self, policy: TimePolicy) -> dict[str, datetime]:
+        """The time-driven steps this invoice has pending, each with its due instant."""
+        due: dict[str, datetime] = {}
+        if self.status in ("draft", "open") and self.abandoned_at is None and not self.instrument:
+            due["abandon"] = self.created_at + policy.abandon_window
+        if self.status == "open" and self.expires_at is not None:
+            due["expire"] = self.expires_at + timedelta(microseconds=1)
+        if self.paid_at is not None and not self.warranty_ended:
+            due["end_warranty"] = self.paid_at + timedelta(days=self.warranty_days)
+        return due
 
     # -- guards ------------------------------------------------------------------
 

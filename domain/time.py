@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -70,3 +71,10 @@ def add_business_days(start: datetime, days: int, tz: str = DEFAULT_TIMEZONE) ->
         if local.weekday() < 5:
             days -= 1
     return local.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class TimePolicy:
+    """The configurable durations that aggregates need to say when something falls due."""
+
+    abandon_window: timedelta = timedelta(hours=1)

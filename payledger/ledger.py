@@ -13,6 +13,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -21,13 +22,15 @@ from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, 
 
 from payledger.adapters.chain import LedgerMapper, broken_links, seal
 from payledger.adapters.store import creating_tables
+from payledger.adapters.timer_index import TimerIndex
 from payledger.domain.commands import Command
 from payledger.domain.envelope import Envelope, LedgerAggregate, acting
 from payledger.domain.errors import Conflict, NotFound, Unavailable
 from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.permissions import Actor
-from payledger.domain.time import Clock, SystemClock
+from payledger.domain.time import Clock, SystemClock, TimePolicy
 from payledger.handlers import HANDLERS
+from payledger.scheduler import Scheduler, TickReport
 from payledger.settings import Settings
 from payledger.work import Work, load
 
@@ -62,6 +65,7 @@ class Ledger(Application[UUID]):
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.clock: Clock = clock or SystemClock()
+        self._scheduler: Scheduler | None = None
         store = self.settings.store
         try:
             with creating_tables(store):
@@ -141,6 +145,24 @@ class Ledger(Application[UUID]):
         first = record.result
         return Receipt(UUID(first["aggregate_id"]), UUID(first["command_id"]),
                        first["events"], repeated=True)
+
+    # -- time ----------------------------------------------------------------------
+
+    @property
+    def scheduler(self) -> Scheduler:
+        if self._scheduler is None:
+            policy = TimePolicy(abandon_window=self.settings.abandon_window)
+            self._scheduler = Scheduler(self, TimerIndex(self.settings.store, self.name), policy)
+        return self._scheduler
+
+    def tick(self, as_of: datetime) -> TickReport:
+        """Run every time-driven step due by `as_of`, until nothing more is due."""
+        return self.scheduler.tick(as_of)
+
+    def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.index.close()
+        super().close()
 
     # -- storage -------------------------------------------------------------------
 

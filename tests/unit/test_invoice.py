@@ -21,6 +21,7 @@ from payledger.domain.envelope import Envelope, acting
 from payledger.domain.errors import InvalidTransition, PayLedgerError, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.splits import SplitRules
+from payledger.domain.time import TimePolicy
 from tests.factories import BOLETO_LINE, CUSTOMER, SPLIT, TXID
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
@@ -194,7 +195,7 @@ RECIPES: dict[str, tuple[Callable[[], Story], str]] = {
     "open pix": (lambda: Story("pix").open(), "open"),
     "open boleto": (lambda: Story("boleto").open(), "open"),
     "charged pix, none issued": (_charged_pix, "open"),
-    "abandoned open pix": (lambda: Story("pix").open().abandon(), "open"),
+    "abandoned charged pix": (lambda: _charged_pix().abandon(), "open"),
     "paid card": (lambda: Story("card").open().pay(), "paid"),
     "paid pix": (lambda: Story("pix").open().pay(), "paid"),
     "paid boleto": (lambda: Story("boleto").open().pay(), "paid"),
@@ -247,10 +248,10 @@ LEGAL: dict[str, set[str]] = {
     "discounted draft": {"charge", "abandon", "void"},
     "abandoned draft": {"discount", "charge", "void"},
     "open card": {"charge", "decline", "approve", "abandon", "void", "uncollectible"},
-    "open pix": {"charge", "pix", "pay", "expire", "abandon", "void", "uncollectible"},
-    "open boleto": {"charge", "boleto", "pay", "expire", "abandon", "void", "uncollectible"},
+    "open pix": {"charge", "pix", "pay", "expire", "void", "uncollectible"},
+    "open boleto": {"charge", "boleto", "pay", "expire", "void", "uncollectible"},
     "charged pix, none issued": {"charge", "pix", "abandon", "void", "uncollectible"},
-    "abandoned open pix": {"charge", "pix", "pay", "expire", "void", "uncollectible"},
+    "abandoned charged pix": {"charge", "pix", "void", "uncollectible"},
     "paid card": AFTER_PAYMENT,
     "paid pix": AFTER_PAYMENT,
     "paid boleto": AFTER_PAYMENT,
@@ -515,9 +516,9 @@ def test_a_shorter_abandonment_window_can_be_given():
 
 
 def test_an_abandoned_cart_can_still_be_recovered_and_paid():
-    story = Story("pix").open().abandon()
+    story = _charged_pix().abandon()
     abandoned_at = story.invoice.abandoned_at
-    story.pay()
+    story.open().pay()
     assert story.invoice.status == "paid"
     assert story.invoice.abandoned_at == abandoned_at
 
@@ -726,3 +727,11 @@ def test_an_event_under_another_account_is_refused():
     ):
         story.invoice.request_charge("checkout")
     assert frozen(story.invoice) == before
+
+
+def test_a_checkout_awaiting_its_pix_or_boleto_is_not_abandoned():
+    for method in ("pix", "boleto"):
+        story = Story(method).open()
+        assert "abandon" not in story.invoice.timers(TimePolicy())
+        error = story.refused(lambda s=story: s.invoice.abandon(s.now), at=T0 + 2 * HOUR)
+        assert error.command == "abandon the checkout"

@@ -1,0 +1,171 @@
+"""The due-timer index: which aggregate has which time-driven step due when.
+
+A table of (aggregate, action) -> due instant, with the position in the event log it
+reflects, both written in one transaction. It lives beside the event store: a derived
+SQLite file for a SQLite store (the library's own connection keeps the store's file),
+tables in the same schema for PostgreSQL. Selecting what is due uses an index on the
+due instant, so a tick costs what falls due, not what is open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from payledger.adapters.store import Store
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(instant: datetime) -> int:
+    """Microseconds since the epoch: sorts the same on SQLite and PostgreSQL."""
+    delta = instant - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def instant(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True)
+class Due:
+    aggregate_id: UUID
+    action: str
+    account: str
+    kind: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Every timer one aggregate has now (an empty mapping clears them)."""
+
+    account: str
+    kind: str
+    due: Mapping[str, datetime]
+
+
+class TimerIndex:
+    def __init__(self, store: Store, name: str) -> None:
+        self.name = name
+        self.engine = _engine(store, name)
+        metadata = MetaData(schema=store.schema or None)
+        self.timers = Table(
+            f"{name}_timers", metadata,
+            Column("aggregate_id", String(32), primary_key=True),
+            Column("action", String(64), primary_key=True),
+            Column("account", String(200), nullable=False),
+            Column("kind", String(200), nullable=False),  # the aggregate's topic
+            Column("due_at", BigInteger, nullable=False),
+            Column("failed", Boolean, nullable=False, default=False),
+            Index(f"{name}_timers_due", "failed", "due_at"),
+        )
+        self.tracking = Table(
+            f"{name}_timer_tracking", metadata,
+            Column("name", String(64), primary_key=True),
+            Column("position", BigInteger, nullable=False),
+        )
+        metadata.create_all(self.engine)
+
+    def position(self) -> int:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(self.tracking.c.position)
+                                 .where(self.tracking.c.name == self.name)).scalar()
+        return int(found or 0)
+
+    def record(self, changes: Mapping[UUID, Timers], position: int) -> None:
+        """Replace the timers of each changed aggregate, and move the position, at once.
+
+        A timer that failed keeps its mark while its due instant is unchanged, so a
+        step the aggregate refused is not tried again until the aggregate changes.
+        """
+        with self.engine.begin() as conn:
+            for aggregate_id, timers in changes.items():
+                key = aggregate_id.hex
+                failed = {row.action: row.due_at for row in conn.execute(
+                    select(self.timers.c.action, self.timers.c.due_at)
+                    .where(and_(self.timers.c.aggregate_id == key, self.timers.c.failed)))}
+                conn.execute(delete(self.timers).where(self.timers.c.aggregate_id == key))
+                rows = [{"aggregate_id": key, "action": action, "account": timers.account,
+                         "kind": timers.kind, "due_at": micros(due),
+                         "failed": failed.get(action) == micros(due)}
+                        for action, due in timers.due.items()]
+                if rows:
+                    conn.execute(insert(self.timers), rows)
+            self._move(conn, position)
+
+    def _move(self, conn: Connection, position: int) -> None:
+        done = conn.execute(update(self.tracking).where(self.tracking.c.name == self.name)
+                            .values(position=position))
+        if done.rowcount == 0:
+            conn.execute(insert(self.tracking).values(name=self.name, position=position))
+
+    def due(self, as_of: datetime, limit: int = 1000) -> list[Due]:
+        """Timers due by `as_of` that did not fail, earliest first."""
+        query = (select(self.timers)
+                 .where(and_(~self.timers.c.failed, self.timers.c.due_at <= micros(as_of)))
+                 .order_by(self.timers.c.due_at, self.timers.c.aggregate_id).limit(limit))
+        with self.engine.connect() as conn:
+            return [Due(UUID(row.aggregate_id), row.action, row.account, row.kind,
+                        instant(row.due_at)) for row in conn.execute(query)]
+
+    def mark_failed(self, refused: Iterable[Due]) -> None:
+        with self.engine.begin() as conn:
+            for timer in refused:
+                conn.execute(update(self.timers).values(failed=True).where(and_(
+                    self.timers.c.aggregate_id == timer.aggregate_id.hex,
+                    self.timers.c.action == timer.action,
+                    self.timers.c.due_at == micros(timer.due_at))))
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(self.timers)).scalar() or 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _relaxed_sqlite(connection: Any, _record: Any) -> None:
+    """WAL without an fsync per commit: the index is derived and rebuilds from the log.
+
+    Rows and position are still written in one transaction, so whatever survives a
+    crash is consistent; a lost tail is read again from the log.
+    """
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def _engine(store: Store, name: str) -> Engine:
+    if store.kind == "sqlite":
+        path = store.derived_path(name, ".timers.db")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+        event.listen(engine, "connect", _relaxed_sqlite)
+        return engine
+    password = f":{store.password}" if store.password else ""
+    url = (f"postgresql+psycopg://{store.user}{password}@{store.host}:{store.port}/"
+           f"{store.dbname}")
+    return create_engine(url, pool_pre_ping=True)

@@ -1,0 +1,131 @@
+"""Time-driven transitions: `tick(as_of)` runs every step due by an instant.
+
+Each aggregate class that has time-driven steps says, from its state, what is due and
+when (`timers(policy)`); each step is an ordinary command. The scheduler keeps a due
+index that follows the event log (recomputing the timers of every aggregate an event
+touched), so a tick costs the steps that fall due plus the events since the last
+tick, never a scan of what is open. Each step runs as a command dated at its own due
+instant, so one tick years ahead records every renewal, expiry or release on the
+day it fell due; after each round the index catches up and the next round runs,
+until nothing more is due by `as_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.application import Repository
+from eventsourcing.persistence import ApplicationRecorder
+
+from payledger.adapters.timer_index import Due, TimerIndex, Timers
+from payledger.domain import commands as c
+from payledger.domain.errors import PayLedgerError
+from payledger.domain.invoice import Invoice
+from payledger.domain.permissions import Actor, Permission
+from payledger.domain.time import TimePolicy, aware
+
+StepCommand = Callable[[UUID, datetime], c.Command]
+
+
+@dataclass(frozen=True)
+class Timed:
+    """An aggregate class with time-driven steps, and the command of each step."""
+
+    kind: type[Any]
+    steps: dict[str, StepCommand]
+
+
+TIMED: dict[str, Timed] = {}
+"""By aggregate topic; each aggregate module's wiring registers itself here."""
+
+
+def register(kind: type[Any], steps: dict[str, StepCommand]) -> None:
+    TIMED[kind.TOPIC] = Timed(kind, steps)
+
+
+register(Invoice, {
+    "abandon": lambda i, at: c.AbandonCheckout(invoice_id=i, at=at),
+    "expire": lambda i, at: c.ExpireInvoice(invoice_id=i, at=at),
+    "end_warranty": lambda i, at: c.EndWarranty(invoice_id=i, at=at),
+})
+
+
+class App(Protocol):
+    """What the scheduler needs of an application (the Ledger, the settlement)."""
+
+    repository: Repository[UUID]
+    recorder: ApplicationRecorder
+
+    def execute(self, actor: Actor, command: c.Command) -> Any: ...
+
+
+@dataclass
+class TickReport:
+    as_of: datetime
+    executed: int = 0
+    refused: list[tuple[Due, str]] = field(default_factory=list)
+    rounds: int = 0
+
+
+class Scheduler:
+    PAGE = 1000
+
+    def __init__(self, app: App, index: TimerIndex, policy: TimePolicy,
+                 max_rounds: int = 100_000) -> None:
+        self.app = app
+        self.index = index
+        self.policy = policy
+        self.max_rounds = max_rounds
+
+    def catch_up(self) -> int:
+        """Bring the due index up to the end of the log; return the events read."""
+        read = 0
+        position = self.index.position()
+        while page := self.app.recorder.select_notifications(
+                start=position, limit=self.PAGE, inclusive_of_start=False):
+            touched = {n.originator_id: n.topic.split(".", 1)[0] for n in page
+                       if n.topic.split(".", 1)[0] in TIMED}
+            position = page[-1].id
+            self.index.record(self._timers(touched), position)
+            read += len(page)
+        return read
+
+    def _timers(self, touched: dict[Any, str]) -> dict[UUID, Timers]:
+        changes: dict[UUID, Timers] = {}
+        for originator_id, topic in touched.items():
+            aggregate = self.app.repository.get(originator_id)
+            changes[aggregate.id] = Timers(aggregate.account, topic,
+                                           aggregate.timers(self.policy))
+        return changes
+
+    def tick(self, as_of: datetime) -> TickReport:
+        as_of = aware(as_of, "as_of")
+        report = TickReport(as_of)
+        while True:
+            self.catch_up()
+            due = self.index.due(as_of, limit=self.PAGE)
+            if not due:
+                return report
+            report.rounds += 1
+            if report.rounds > self.max_rounds:
+                raise PayLedgerError(f"tick to {as_of} did not settle in {self.max_rounds} rounds")
+            self._run(due, report)
+
+    def _run(self, due: list[Due], report: TickReport) -> None:
+        refused: list[Due] = []
+        for timer in due:
+            step = TIMED[timer.kind].steps[timer.action]
+            actor = Actor(id="payledger-tick", account=timer.account,
+                          permissions=frozenset(Permission))
+            try:
+                self.app.execute(actor, step(timer.aggregate_id, timer.due_at))
+            except PayLedgerError as error:
+                refused.append(timer)
+                report.refused.append((timer, str(error)))
+            else:
+                report.executed += 1
+        self.index.mark_failed(refused)

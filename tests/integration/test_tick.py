@@ -1,0 +1,115 @@
+"""Time-driven transitions through `Ledger.tick`, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from payledger.domain import commands as c
+from payledger.domain.invoice import Invoice
+from payledger.domain.permissions import Actor
+from payledger.domain.time import SimulatedClock
+from payledger.ledger import Ledger
+from tests import factories as f
+from tests.conftest import START
+
+
+def written(ledger: Ledger) -> int:
+    return ledger.recorder.max_notification_id() or 0
+
+
+def sell(ledger: Ledger, actor: Actor, method: str) -> Invoice:
+    invoice_id = ledger.execute(actor, f.create_invoice(method=method)).aggregate_id
+    if method == "pix":
+        ledger.execute(actor, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
+    elif method == "card":
+        ledger.execute(actor, c.RequestCharge(invoice_id=invoice_id))
+        ledger.execute(actor, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1"))
+    return ledger.load(Invoice, invoice_id)
+
+
+def at(ledger: Ledger, invoice: Invoice, topic: str) -> object:
+    for stored in ledger.stored_events(invoice.id):
+        if stored.topic == f"payledger:Invoice.{topic}":
+            return ledger.mapper.transcoder.decode(stored.state)["at"]
+    raise AssertionError(f"no {topic} on {invoice.id}")
+
+
+def test_one_tick_far_ahead_runs_each_step_at_its_own_instant(
+    ledger: Ledger, owner: Actor, clock: SimulatedClock,
+) -> None:
+    pix = sell(ledger, owner, "pix")
+    card = sell(ledger, owner, "card")
+    left = ledger.load(Invoice, ledger.execute(owner, f.create_invoice()).aggregate_id)
+
+    report = ledger.tick(START + timedelta(days=365))
+
+    assert report.executed == 3
+    assert report.refused == []
+    assert ledger.load(Invoice, pix.id).status == "expired"
+    assert at(ledger, pix, "Expired") == pix.expires_at + timedelta(microseconds=1)
+    assert ledger.load(Invoice, card.id).warranty_ended
+    assert at(ledger, card, "WarrantyEnded") == START + timedelta(days=7)
+    assert ledger.load(Invoice, left.id).abandoned_at == START + timedelta(hours=1)
+
+
+def test_a_second_tick_at_the_same_instant_writes_nothing(ledger: Ledger, owner: Actor) -> None:
+    sell(ledger, owner, "pix")
+    sell(ledger, owner, "card")
+    as_of = START + timedelta(days=30)
+    ledger.tick(as_of)
+    before = written(ledger)
+    report = ledger.tick(as_of)
+    assert (report.executed, report.rounds, written(ledger)) == (0, 0, before)
+
+
+def test_nothing_runs_before_it_is_due(ledger: Ledger, owner: Actor) -> None:
+    pix = sell(ledger, owner, "pix")
+    before = written(ledger)
+    assert ledger.tick(START + timedelta(hours=23)).executed == 0
+    assert written(ledger) == before
+    assert ledger.load(Invoice, pix.id).status == "open"
+
+
+def test_a_paid_invoice_loses_its_expiry(ledger: Ledger, owner: Actor) -> None:
+    pix = sell(ledger, owner, "pix")
+    ledger.execute(owner, c.RecordPayment(invoice_id=pix.id, reference="E2E1"))
+    ledger.tick(START + timedelta(days=2))
+    paid = ledger.load(Invoice, pix.id)
+    assert paid.status == "paid"
+    assert not paid.warranty_ended
+
+
+def test_a_new_ledger_on_the_store_resumes_the_index(
+    store_url: str, owner: Actor, clock: SimulatedClock,
+) -> None:
+    from payledger.settings import Settings
+
+    first = Ledger(Settings(store_url=store_url), clock=clock)
+    pix = sell(first, owner, "pix")
+    first.tick(START + timedelta(hours=1))
+    first.close()
+    again = Ledger(Settings(store_url=store_url), clock=clock)
+    try:
+        assert again.scheduler.index.position() == written(again)
+        assert again.tick(START + timedelta(days=2)).executed == 1
+        assert again.load(Invoice, pix.id).status == "expired"
+    finally:
+        again.close()
+
+
+def test_a_refused_step_is_not_retried_until_its_aggregate_changes(
+    sqlite_ledger: Ledger, owner: Actor,
+) -> None:
+    pix = sell(sqlite_ledger, owner, "pix")
+    index = sqlite_ledger.scheduler.index
+    sqlite_ledger.scheduler.catch_up()
+    # Make the index claim an expiry the invoice will refuse (due before it expires).
+    from payledger.adapters.timer_index import Timers
+
+    early = {"expire": START + timedelta(minutes=5)}
+    index.record({pix.id: Timers("acct-1", Invoice.TOPIC, early)}, index.position())
+    report = sqlite_ledger.tick(START + timedelta(minutes=10))
+    assert report.executed == 0
+    assert len(report.refused) == 1
+    again = sqlite_ledger.tick(START + timedelta(minutes=10))
+    assert (again.executed, again.refused) == (0, [])
