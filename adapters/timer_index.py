@@ -9,7 +9,7 @@ due instant, so a tick costs what falls due, not what is open.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,19 +102,22 @@ class TimerIndex:
         A timer that failed keeps its mark while its due instant is unchanged, so a
         step the aggregate refused is not tried again until the aggregate changes.
         """
+        keys = [aggregate_id.hex for aggregate_id in changes]
         with self.engine.begin() as conn:
-            for aggregate_id, timers in changes.items():
-                key = aggregate_id.hex
-                failed = {row.action: row.due_at for row in conn.execute(
-                    select(self.timers.c.action, self.timers.c.due_at)
-                    .where(and_(self.timers.c.aggregate_id == key, self.timers.c.failed)))}
-                conn.execute(delete(self.timers).where(self.timers.c.aggregate_id == key))
-                rows = [{"aggregate_id": key, "action": action, "account": timers.account,
-                         "kind": timers.kind, "due_at": micros(due),
-                         "failed": failed.get(action) == micros(due)}
-                        for action, due in timers.due.items()]
-                if rows:
-                    conn.execute(insert(self.timers), rows)
+            failed: set[Any] = set()
+            for chunk in _chunks(keys, 500):
+                column = self.timers.c.aggregate_id
+                failed.update(conn.execute(
+                    select(column, self.timers.c.action, self.timers.c.due_at)
+                    .where(and_(column.in_(chunk), self.timers.c.failed))).all())
+                conn.execute(delete(self.timers).where(column.in_(chunk)))
+            rows = [{"aggregate_id": aggregate_id.hex, "action": action,
+                     "account": timers.account, "kind": timers.kind, "due_at": micros(due),
+                     "failed": (aggregate_id.hex, action, micros(due)) in failed}
+                    for aggregate_id, timers in changes.items()
+                    for action, due in timers.due.items()]
+            if rows:
+                conn.execute(insert(self.timers), rows)
             self._move(conn, position)
 
     def _move(self, conn: Connection, position: int) -> None:
@@ -146,6 +149,11 @@ class TimerIndex:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _relaxed_sqlite(connection: Any, _record: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import Repository
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.domain import commands as c
@@ -59,6 +59,7 @@ class App(Protocol):
 
     repository: Repository[UUID]
     recorder: ApplicationRecorder
+    mapper: Mapper[UUID]
 
     def execute(self, actor: Actor, command: c.Command) -> Any: ...
 
@@ -87,20 +88,36 @@ class Scheduler:
         position = self.index.position()
         while page := self.app.recorder.select_notifications(
                 start=position, limit=self.PAGE, inclusive_of_start=False):
-            touched = {n.originator_id: n.topic.split(".", 1)[0] for n in page
-                       if n.topic.split(".", 1)[0] in TIMED}
+            touched: dict[Any, list[Notification]] = {}
+            for notification in page:
+                if notification.topic.split(".", 1)[0] in TIMED:
+                    touched.setdefault(notification.originator_id, []).append(notification)
             position = page[-1].id
             self.index.record(self._timers(touched), position)
             read += len(page)
         return read
 
-    def _timers(self, touched: dict[Any, str]) -> dict[UUID, Timers]:
+    def _timers(self, touched: dict[Any, list[Notification]]) -> dict[UUID, Timers]:
         changes: dict[UUID, Timers] = {}
-        for originator_id, topic in touched.items():
-            aggregate = self.app.repository.get(originator_id)
+        for originator_id, notifications in touched.items():
+            aggregate = self._aggregate(originator_id, notifications)
+            topic = notifications[0].topic.split(".", 1)[0]
             changes[aggregate.id] = Timers(aggregate.account, topic,
                                            aggregate.timers(self.policy))
         return changes
+
+    def _aggregate(self, originator_id: Any, notifications: list[Notification]) -> Any:
+        """Built from the page when it holds the whole history, else loaded.
+
+        Either is right: a state later than the page's is indexed again when the page
+        that holds the later events comes.
+        """
+        if notifications[0].originator_version != 1:
+            return self.app.repository.get(originator_id)
+        aggregate = None
+        for notification in notifications:
+            aggregate = self.app.mapper.to_domain_event(notification).mutate(aggregate)
+        return aggregate
 
     def tick(self, as_of: datetime) -> TickReport:
         as_of = aware(as_of, "as_of")
