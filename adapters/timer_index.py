@@ -104,10 +104,10 @@ class TimerIndex:
         """
         keys = [aggregate_id.hex for aggregate_id in changes]
         with self.engine.begin() as conn:
-            failed: set[Any] = set()
+            failed: set[tuple[Any, ...]] = set()
             for chunk in _chunks(keys, 500):
                 column = self.timers.c.aggregate_id
-                failed.update(conn.execute(
+                failed.update(tuple(row) for row in conn.execute(
                     select(column, self.timers.c.action, self.timers.c.due_at)
                     .where(and_(column.in_(chunk), self.timers.c.failed))).all())
                 conn.execute(delete(self.timers).where(column.in_(chunk)))

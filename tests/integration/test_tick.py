@@ -113,3 +113,24 @@ def test_a_refused_step_is_not_retried_until_its_aggregate_changes(
     assert len(report.refused) == 1
     again = sqlite_ledger.tick(START + timedelta(minutes=10))
     assert (again.executed, again.refused) == (0, [])
+
+
+def test_a_failed_mark_lasts_while_the_due_instant_is_unchanged(sqlite_url: str) -> None:
+    from uuid import uuid4
+
+    from payledger.adapters.store import parse_store_url
+    from payledger.adapters.timer_index import TimerIndex, Timers
+
+    index = TimerIndex(parse_store_url(sqlite_url), "probe")
+    key, due = uuid4(), START + timedelta(hours=1)
+    try:
+        index.record({key: Timers("acct-1", "kind", {"step": due})}, 1)
+        index.mark_failed(index.due(due))
+        index.record({key: Timers("acct-1", "kind", {"step": due})}, 2)
+        assert index.due(due) == []
+        later = due + timedelta(days=1)
+        index.record({key: Timers("acct-1", "kind", {"step": later})}, 3)
+        assert [d.due_at for d in index.due(later)] == [later]
+        assert index.position() == 3
+    finally:
+        index.close()
