@@ -20,6 +20,7 @@ class Permission(StrEnum):
     # the platform's own checkout and gateway callbacks
     SELL = "sell"
     RECORD_PAYMENTS = "record_payments"
+    RECORD_PARTNER_ACTIONS = "record_partner_actions"  # coproducers' and affiliates' answers
     # support
     SEARCH_PURCHASES = "search_purchases"
     SALES_BY_PERIOD = "sales_by_period"
@@ -47,6 +48,8 @@ class Permission(StrEnum):
     MANAGE_REFUNDS = "manage_refunds"
     CHANGE_BANK_ACCOUNT = "change_bank_account"
     ADJUST_BALANCES = "adjust_balances"
+    MANAGE_PRODUCTS = "manage_products"  # products, coproductions, affiliate commission
+    MANAGE_COUPONS = "manage_coupons"
 
 
 P = Permission
@@ -66,7 +69,8 @@ PRESETS: dict[str, frozenset[Permission]] = {
         P.SEND_RECEIPTS, P.WITHDRAW, P.FINANCIAL_REPORTS, P.AFFILIATE_PAYMENTS,
     }),
     "affiliate_manager": frozenset({P.APPROVE_AFFILIATES, P.AFFILIATE_REPORTS}),
-    "checkout": frozenset({P.SELL, P.RECORD_PAYMENTS, P.REQUEST_REFUNDS}),
+    "checkout": frozenset({P.SELL, P.RECORD_PAYMENTS, P.REQUEST_REFUNDS,
+                           P.RECORD_PARTNER_ACTIONS}),
 }
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -5,12 +5,22 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from payledger.domain.affiliation import Affiliation
+from payledger.domain.balance import Balance
+from payledger.domain.buyer import Buyer
+from payledger.domain.coupon import Coupon
 from payledger.domain.envelope import ENVELOPE_FIELDS, LedgerAggregate
 from payledger.domain.idempotency import IdempotencyRecord
+from payledger.domain.installments import InstallmentPlan
 from payledger.domain.invoice import Invoice
+from payledger.domain.product import Product
 from payledger.domain.refund import Refund
+from payledger.domain.subscription import Subscription
 
-AGGREGATES: tuple[type[LedgerAggregate], ...] = (Invoice, Refund, IdempotencyRecord)
+AGGREGATES: tuple[type[LedgerAggregate], ...] = (
+    Invoice, Refund, IdempotencyRecord, Coupon, Product, Affiliation, Buyer,
+    InstallmentPlan, Subscription, Balance,
+)
 LIBRARY_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
 

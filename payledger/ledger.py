@@ -3,58 +3,29 @@
 `execute(actor, command)` authorizes the command, opens its envelope, runs its handler,
 and saves every aggregate the handler touched, with the idempotency record when the
 command carries a key, in one transaction. A concurrent write to the same aggregate is
-retried a bounded number of times, then raised as `Conflict`.
+retried a bounded number of times, then raised as `Conflict`. That machinery is shared
+with the Settlement (`payledger.commanding`); balances live in the Settlement's store,
+so the Ledger refuses their commands.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
-import time
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar
-from uuid import UUID, uuid4
+from typing import Any
 
-from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, Recording
-
-from payledger.adapters.chain import LedgerMapper, broken_links, seal
-from payledger.adapters.store import creating_tables
 from payledger.adapters.timer_index import TimerIndex
-from payledger.domain.commands import Command
-from payledger.domain.envelope import Envelope, LedgerAggregate, acting
-from payledger.domain.errors import Conflict, NotFound, Unavailable
-from payledger.domain.idempotency import IdempotencyRecord
-from payledger.domain.permissions import Actor
-from payledger.domain.time import Clock, SystemClock, TimePolicy
+from payledger.commanding import CommandApplication, Receipt
+from payledger.domain.time import Clock, TimePolicy
 from payledger.handlers import HANDLERS
 from payledger.scheduler import Scheduler, TickReport
 from payledger.settings import Settings
-from payledger.work import Work, load
 
-A = TypeVar("A", bound=LedgerAggregate)
-
-
-class Receipt:
-    """What a command did: the aggregate it was about and how many events it wrote."""
-
-    __slots__ = ("aggregate_id", "command_id", "events", "repeated")
-
-    def __init__(self, aggregate_id: UUID, command_id: UUID, events: int, repeated: bool) -> None:
-        self.aggregate_id = aggregate_id
-        self.command_id = command_id
-        self.events = events
-        self.repeated = repeated
-
-    def __repr__(self) -> str:
-        return (f"Receipt(aggregate_id={self.aggregate_id}, events={self.events}, "
-                f"repeated={self.repeated})")
+__all__ = ["Ledger", "Receipt"]
 
 
-class Ledger(Application[UUID]):
+class Ledger(CommandApplication):
     name = "payledger"
+    handlers = HANDLERS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # The library would rename a subclass's tables after the subclass (PostgreSQL
@@ -63,88 +34,9 @@ class Ledger(Application[UUID]):
         cls.name = Ledger.name
 
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
-        self.settings = settings or Settings.from_env()
-        self.clock: Clock = clock or SystemClock()
+        settings = settings or Settings.from_env()
         self._scheduler: Scheduler | None = None
-        store = self.settings.store
-        try:
-            with creating_tables(store):
-                super().__init__(env=store.env(self.name))
-        except OperationalError as error:
-            raise Unavailable(f"event store {store.kind}: {error}") from None
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(transcoder=self.construct_transcoder(),
-                                   mapper_class=LedgerMapper)
-
-    # -- commands ------------------------------------------------------------------
-
-    def execute(self, actor: Actor, command: Command) -> Receipt:
-        name = type(command).__name__
-        actor.require(command.permission, name)
-        handler = HANDLERS[type(command)]
-        envelope = self._envelope(actor, command)
-        lost = 0
-        for _ in range(self.settings.conflict_retries + 1):
-            if command.idempotency_key and (done := self._repeat(actor, command)):
-                return done
-            work = Work(self, actor, name)
-            with acting(envelope):
-                aggregate_id = handler(work, command, self.settings)
-                record = self._record_key(command, aggregate_id, work, envelope)
-            try:
-                recordings = self.save(*work.touched.values(), record)
-            except IntegrityError:
-                self._refuse_taken_ids(work)
-                lost += 1
-                time.sleep(random.uniform(0, 0.002 * lost))  # jitter: let the winner finish
-                continue
-            return Receipt(aggregate_id, envelope.command_id, len(recordings), repeated=False)
-        raise Conflict(f"{name}: a concurrent write won {self.settings.conflict_retries + 1} times")
-
-    def _refuse_taken_ids(self, work: Work) -> None:
-        """A new aggregate whose id is already stored is no race to retry: say so."""
-        for aggregate_id, kind in work.created.items():
-            if self.recorder.select_events(aggregate_id, limit=1):
-                raise Conflict(f"{kind} {aggregate_id} already exists")
-
-    def _envelope(self, actor: Actor, command: Command) -> Envelope:
-        command_id = uuid4()
-        return Envelope(
-            account=actor.account,
-            at=command.at or self.clock.now(),
-            actor=actor.id,
-            correlation_id=command.correlation_id or command_id,
-            causation_id=command.causation_id,
-            command_id=command_id,
-        )
-
-    def _record_key(
-        self, command: Command, aggregate_id: UUID, work: Work, envelope: Envelope
-    ) -> IdempotencyRecord | None:
-        if not command.idempotency_key:
-            return None
-        return IdempotencyRecord(
-            key=command.idempotency_key,
-            command=type(command).__name__,
-            digest=_digest(command),
-            result={"aggregate_id": str(aggregate_id), "command_id": str(envelope.command_id),
-                    "events": sum(len(a.pending_events) for a in work.touched.values()) + 1},
-        )
-
-    def _repeat(self, actor: Actor, command: Command) -> Receipt | None:
-        assert command.idempotency_key
-        key_id = IdempotencyRecord.create_id(actor.account, command.idempotency_key)
-        try:
-            record = load(self, IdempotencyRecord, key_id)
-        except NotFound:
-            return None
-        if record.command != type(command).__name__ or record.digest != _digest(command):
-            raise Conflict(f"idempotency_key {command.idempotency_key!r} was used for "
-                           f"another request ({record.command})")
-        first = record.result
-        return Receipt(UUID(first["aggregate_id"]), UUID(first["command_id"]),
-                       first["events"], repeated=True)
+        super().__init__(settings, settings.store, clock=clock)
 
     # -- time ----------------------------------------------------------------------
 
@@ -163,37 +55,3 @@ class Ledger(Application[UUID]):
         if self._scheduler is not None:
             self._scheduler.index.close()
         super().close()
-
-    # -- storage -------------------------------------------------------------------
-
-    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        heads = {agg_id: getattr(agg, "chain_head", "")
-                 for agg_id, agg in processing_event.aggregates.items()}
-        heads = seal(self.mapper.transcoder, processing_event.events, heads)
-        for agg_id, agg in processing_event.aggregates.items():
-            if isinstance(agg, LedgerAggregate):
-                agg.chain_head = heads.get(agg_id, agg.chain_head)
-        return super()._record(processing_event)
-
-    # -- queries -------------------------------------------------------------------
-
-    def load(self, kind: type[A], aggregate_id: UUID) -> A:
-        return load(self, kind, aggregate_id)
-
-    def get(self, actor: Actor, kind: type[A], aggregate_id: UUID) -> A:
-        """An aggregate of the actor's account, as it stands now."""
-        found = load(self, kind, aggregate_id)
-        actor.require_account(found.account, f"read {kind.KIND}")
-        return found
-
-    def stored_events(self, aggregate_id: UUID) -> Iterator[Any]:
-        return iter(self.recorder.select_events(aggregate_id))
-
-    def broken_links(self, aggregate_id: UUID) -> list[int]:
-        """Versions of the aggregate whose hash-chain link fails (empty when intact)."""
-        return broken_links(self.mapper.transcoder, self.recorder.select_events(aggregate_id))
-
-
-def _digest(command: Command) -> str:
-    body = json.dumps(command.digest_fields(), sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()

@@ -24,8 +24,10 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.domain import commands as c
 from payledger.domain.errors import PayLedgerError
+from payledger.domain.installments import InstallmentPlan
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor, Permission
+from payledger.domain.subscription import Subscription
 from payledger.domain.time import TimePolicy, aware
 
 StepCommand = Callable[[UUID, datetime], c.Command]
@@ -51,6 +53,15 @@ register(Invoice, {
     "abandon": lambda i, at: c.AbandonCheckout(invoice_id=i, at=at),
     "expire": lambda i, at: c.ExpireInvoice(invoice_id=i, at=at),
     "end_warranty": lambda i, at: c.EndWarranty(invoice_id=i, at=at),
+})
+register(Subscription, {
+    "expire": lambda i, at: c.ExpireSubscription(subscription_id=i, at=at),
+    "end_period": lambda i, at: c.RenewSubscription(subscription_id=i, at=at),
+    "retry": lambda i, at: c.RetryRenewal(subscription_id=i, at=at),
+})
+register(InstallmentPlan, {
+    "invoice_installment": lambda i, at: c.InvoiceInstallment(plan_id=i, at=at),
+    "mark_overdue": lambda i, at: c.MarkInstallmentOverdue(plan_id=i, at=at),
 })
 
 

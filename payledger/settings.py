@@ -8,15 +8,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from payledger.adapters.store import DEFAULT_STORE_URL, Store, parse_store_url
 from payledger.domain.commands import from_pydantic
 
 PREFIX = "PAYLEDGER_"
+
+
+def _days_list(value: object) -> object:
+    """"1,3,5" from the environment, or a sequence given in code."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+RetryDays = Annotated[
+    tuple[Annotated[int, Field(ge=1, le=30)], ...],
+    BeforeValidator(_days_list), Field(max_length=10),
+]
 
 
 class Settings(BaseModel):
@@ -26,7 +39,27 @@ class Settings(BaseModel):
     conflict_retries: Annotated[int, Field(ge=0, le=100)] = 10
     abandon_window_seconds: Annotated[int, Field(ge=60)] = 3600
     pix_expiry_seconds: Annotated[int, Field(ge=60)] = 86_400
+    platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] = 990  # sales without explicit split
+    platform_fee_fixed: Annotated[int, Field(ge=0)] = 100  # minor units, per sale
     timezone: str = "America/Sao_Paulo"
+    # subscriptions: consecutive failed cycles before unpaid (then canceled at the period
+    # end); days after each failed renewal attempt before the next retry (PAYLEDGER_
+    # DUNNING_RETRY_DAYS="1,3,5"); how long the first charge may stay unpaid
+    dunning_failed_cycles: Annotated[int, Field(ge=1, le=100)] = 5
+    dunning_retry_days: RetryDays = (1, 3, 5)
+    subscription_incomplete_seconds: Annotated[int, Field(ge=60)] = 23 * 3600
+    # settlement (docs/money.md): release terms, days after confirmation, per method
+    # ("hubla": card 15, pix 8, boleto 2; "hotmart": 30 in BRL, 15 otherwise), each
+    # overridable; the reserve (bps of the credits of the last window_days, recomputed
+    # every interval_days); whether a refund takes back the platform's fee too
+    release_terms: Literal["hubla", "hotmart"] = "hubla"
+    release_card_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    release_pix_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    release_boleto_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    reserve_bps: Annotated[int, Field(ge=0, le=10_000)] = 400
+    reserve_window_days: Annotated[int, Field(ge=1, le=365)] = 30
+    reserve_interval_days: Annotated[int, Field(ge=1, le=365)] = 7
+    refund_platform_fee: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -53,3 +86,7 @@ class Settings(BaseModel):
     @property
     def pix_expiry(self) -> timedelta:
         return timedelta(seconds=self.pix_expiry_seconds)
+
+    @property
+    def subscription_incomplete(self) -> timedelta:
+        return timedelta(seconds=self.subscription_incomplete_seconds)

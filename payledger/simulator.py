@@ -52,7 +52,7 @@ class Mix:
     refund: float = 0.07
     dispute: float = 0.015
     void: float = 0.01
-    uncollectible: float = 0.04
+    uncollectible: float = 0.10
 
 
 @dataclass

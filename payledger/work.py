@@ -12,7 +12,7 @@ from payledger.domain.errors import NotFound
 from payledger.domain.permissions import Actor
 
 if TYPE_CHECKING:
-    from payledger.ledger import Ledger
+    from payledger.commanding import CommandApplication as Ledger  # the Ledger or the Settlement
 
 A = TypeVar("A", bound=LedgerAggregate)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from payledger.domain.commands.base import Cents, Command, Currency, Instant, Text
+from payledger.domain.commands.coupon import Code
 from payledger.domain.customer import Customer
+from payledger.domain.errors import ValidationError
 from payledger.domain.permissions import Permission
-from payledger.domain.splits import SplitRules
+from payledger.domain.splits import Party, SplitRules
 
 
 class Item(BaseModel):
@@ -23,6 +25,14 @@ class Item(BaseModel):
 
 
 class CreateInvoice(Command):
+    """A sale (or a cycle or installment) as a draft invoice.
+
+    Without `split`, the rules in force at the command's instant are taken: the
+    coproductions of the first item's product and the approved affiliation of
+    `affiliate` to it, with the platform fee of the settings. `coupon_code` is redeemed
+    in the same transaction and lowers the total.
+    """
+
     permission = Permission.SELL
 
     invoice_id: UUID | None = None
@@ -30,10 +40,18 @@ class CreateInvoice(Command):
     customer: Customer
     currency: Currency
     method: Literal["card", "pix", "boleto"]
-    split: SplitRules
+    split: SplitRules | None = None
+    affiliate: Party | None = None
+    coupon_code: Code | None = None
     warranty_days: Annotated[int, Field(ge=0, le=365)] = 7
     origin: Literal["sale", "installment", "subscription"] = "sale"
     origin_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_source_of_rules(self) -> CreateInvoice:
+        if self.split is not None and self.affiliate is not None:
+            raise ValidationError("affiliate", "an explicit split names its own affiliate")
+        return self
 
     @property
     def subtotal(self) -> int:

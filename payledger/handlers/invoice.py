@@ -9,6 +9,8 @@ from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
+from payledger.handlers.coupon import redeem_coupon
+from payledger.handlers.product import rules_in_force
 from payledger.handlers.registry import HANDLERS, Handler, handles, invoice_changed
 from payledger.settings import Settings
 from payledger.work import Work
@@ -18,19 +20,28 @@ InvoiceStep = Callable[[Invoice, Any, Settings], None]
 
 @handles(c.CreateInvoice)
 def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID:
+    """A draft invoice; its split rules are the command's, or those in force now.
+
+    A coupon is redeemed in the same transaction: the coupon and the invoice are saved
+    together or not at all, so a coupon's usage limit is exact.
+    """
+    rules = cmd.split if cmd.split is not None else rules_in_force(work, cmd, settings)
     invoice = Invoice(
         id=cmd.invoice_id or uuid4(),
         items=[item.model_dump(mode="json") for item in cmd.items],
         customer=cmd.customer.to_dict(),
         currency=cmd.currency,
         method=cmd.method,
-        split_rules=cmd.split.model_dump(mode="json"),
+        split_rules=rules.model_dump(mode="json"),
         subtotal=cmd.subtotal,
         warranty_days=cmd.warranty_days,
         origin=cmd.origin,
         origin_id=cmd.origin_id,
     )
-    return work.add(invoice).id
+    work.add(invoice)
+    if cmd.coupon_code is not None:
+        redeem_coupon(work, invoice, cmd.coupon_code)
+    return invoice.id
 
 
 def on_invoice(kind: type[c.InvoiceCommand]) -> Callable[[InvoiceStep], Handler]:

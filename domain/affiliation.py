@@ -1,0 +1,98 @@
+"""Affiliation: an affiliate's right to sell one product for a commission.
+
+requested -> approved | refused; approved -> ended; refused or ended -> requested
+again. The affiliate asks through the host platform (the `checkout` actor); approving,
+refusing and ending need the "approve affiliates" permission. The commission is the one
+the producer set on the product, copied when approved, so a later change of the
+product's commission does not touch affiliations already approved.
+
+One aggregate per (account, product, affiliate). Each approval opens a period
+(`from`, `until`, `bps`); a sale takes the commission of the period in force at its
+business instant (`commission_at`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import event
+
+from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.errors import ValidationError
+from payledger.domain.money import BPS_WHOLE
+
+NAMESPACE = UUID("c2a9e6d1-8b4f-4f7a-b0e3-6d15f2c7a948")
+
+
+class Affiliation(LedgerAggregate):
+    TOPIC = "payledger:Affiliation"
+    KIND = "Affiliation"
+
+    @staticmethod
+    def create_id(account: str, product_id: str, affiliate: str) -> UUID:
+        return uuid5(NAMESPACE, f"{account}\n{product_id}\n{affiliate}")
+
+    @event("Requested", topic="payledger:Affiliation.Requested")
+    def __init__(self, id: UUID, product_id: str, affiliate: str) -> None:
+        self.product_id = product_id
+        self.affiliate = affiliate
+        self.status = "requested"
+        self.commission_bps: int | None = None
+        self.reason: str | None = None
+        self.periods: list[dict[str, Any]] = []
+
+    def request_again(self) -> None:
+        self._require("request an affiliation", "refused", "ended")
+        self._requested_again()
+
+    @event("RequestedAgain", topic="payledger:Affiliation.RequestedAgain")
+    def _requested_again(self) -> None:
+        self.status = "requested"
+        self.reason = None
+
+    def approve(self, commission_bps: int | None) -> None:
+        command = "approve"
+        self._require(command, "requested")
+        if commission_bps is None:
+            raise self.refuse(command, f"product {self.product_id} has no affiliate commission set")
+        if not 1 <= commission_bps <= BPS_WHOLE:
+            raise ValidationError("commission_bps", f"must be 1 to {BPS_WHOLE} basis points")
+        self._approved(commission_bps=commission_bps)
+
+    @event("Approved", topic="payledger:Affiliation.Approved")
+    def _approved(self, commission_bps: int) -> None:
+        self.status = "approved"
+        self.commission_bps = commission_bps
+        self.periods.append({"from": self.updated_at, "until": None, "bps": commission_bps})
+
+    def reject(self, reason: str) -> None:
+        self._require("refuse", "requested")
+        self._refused(reason=reason)
+
+    @event("Refused", topic="payledger:Affiliation.Refused")
+    def _refused(self, reason: str) -> None:
+        self.status = "refused"
+        self.reason = reason
+
+    def end(self, reason: str) -> None:
+        self._require("end", "approved")
+        self._ended(reason=reason)
+
+    @event("Ended", topic="payledger:Affiliation.Ended")
+    def _ended(self, reason: str) -> None:
+        self.status = "ended"
+        self.reason = reason
+        self.periods[-1]["until"] = self.updated_at
+
+    def commission_at(self, instant: datetime) -> int | None:
+        """The commission in force at `instant`, or None when not approved then."""
+        for period in self.periods:
+            if period["from"] <= instant and (period["until"] is None or instant < period["until"]):
+                return int(period["bps"])
+        return None
+
+    def _require(self, command: str, *states: str) -> None:
+        if self.status not in states:
+            raise self.refuse(command, f"allowed only when {' or '.join(states)}")

@@ -1,0 +1,359 @@
+"""Balance: what one party (producer, coproducer, affiliate, the platform) holds in one
+currency for one account (DESIGN.md §3, docs/money.md).
+
+Money sits in four places, and moves only between them, except where it enters
+(a credit, a positive adjustment) or leaves (a debit, a negative adjustment, a paid
+withdrawal):
+
+- pending: receivables, one per sale, each released on its `available_on`;
+- available: released money; negative only after a refund or a chargeback took back
+  money already withdrawn, and then no withdrawal is allowed;
+- disputed: withheld from a sale under dispute until it is won (reinstated) or lost;
+- in flight: withdrawals requested and not yet paid, failed or canceled.
+
+The reserve is not a place but a level: a withdrawal never exceeds available minus
+reserved. It is a percentage of the credits on sales paid in the last days, recomputed
+on a weekly cadence.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+from zoneinfo import ZoneInfo
+
+from eventsourcing.domain import event
+
+from payledger.domain.envelope import LedgerAggregate, current_envelope
+from payledger.domain.errors import InvalidTransition, ValidationError
+from payledger.domain.money import bps_of
+
+NAMESPACE = UUID("0b6c7f1e-2f0d-4a57-9a5e-3c1d7e8b9f21")
+CAUSES = ("refund", "chargeback")
+
+
+def local_day(instant: datetime, timezone: str) -> date:
+    return instant.astimezone(ZoneInfo(timezone)).date()
+
+
+class Balance(LedgerAggregate):
+    TOPIC = "payledger:Balance"
+    KIND = "Balance"
+
+    @staticmethod
+    def create_id(account: str, party: str, currency: str) -> UUID:
+        return uuid5(NAMESPACE, f"{account}\n{party}\n{currency}")
+
+    @classmethod
+    def open(cls, party: str, currency: str, *, platform: bool,
+             reserve_interval: timedelta) -> Balance:
+        """A new balance of the command's account; the platform's holds no reserve."""
+        envelope = current_envelope()
+        return cls(
+            id=cls.create_id(envelope.account, party, currency), party=party,
+            currency=currency, platform=platform,
+            next_recompute_at=None if platform else envelope.at + reserve_interval,
+        )
+
+    @event("Opened", topic="payledger:Balance.Opened")
+    def __init__(
+        self, id: UUID, party: str, currency: str, platform: bool,
+        next_recompute_at: datetime | None,
+    ) -> None:
+        self.party = party
+        self.currency = currency
+        self.platform = platform
+        self.next_recompute_at = next_recompute_at
+        self.receivables: dict[str, dict[str, Any]] = {}
+        self.holds: dict[str, dict[str, Any]] = {}
+        self.credits_by_day: dict[str, int] = {}
+        self.withdrawals: dict[str, dict[str, Any]] = {}
+        self.pending = 0
+        self.available = 0
+        self.disputed = 0
+        self.in_flight = 0
+        self.withdrawn = 0
+        self.reserved = 0
+        self.document: str | None = None
+        self.bank_account: dict[str, Any] | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Balance:
+        """A copy at the cost of its containers, not of every receivable in them.
+
+        The repository copies a cached balance for each use. Event bodies never change
+        a value inside a container, they replace it, so copying the containers makes
+        a copy as independent as `copy.deepcopy`'s.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update({k: copy.copy(v) if isinstance(v, dict | list) else v
+                               for k, v in vars(self).items()})
+        return clone
+
+    # -- reading -------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        return "negative" if self.available < 0 else "open"
+
+    @property
+    def withdrawable(self) -> int:
+        return max(self.available - self.reserved, 0) if self.available >= 0 else 0
+
+    @property
+    def holding(self) -> int:
+        """Everything the balance holds: pending, available, disputed and in flight."""
+        return self.pending + self.available + self.disputed + self.in_flight
+
+    @property
+    def next_release_at(self) -> datetime | None:
+        return min((r["available_on"] for r in self.receivables.values()), default=None)
+
+    # -- money in and out of sales -------------------------------------------------
+
+    def credit(self, invoice_id: UUID, amount: int, available_on: datetime,
+               paid_at: datetime, timezone: str) -> None:
+        """A party's share of a paid sale, receivable on `available_on`."""
+        if amount < 1:
+            raise ValidationError("amount", "a credit is at least one minor unit")
+        if str(invoice_id) in self.receivables or str(invoice_id) in self.holds:
+            raise self.refuse("credit a sale", f"invoice {invoice_id} is already credited")
+        self._credited(invoice_id=invoice_id, amount=amount, available_on=available_on,
+                       paid_on=local_day(paid_at, timezone).isoformat())
+
+    @event("Credited", topic="payledger:Balance.Credited")
+    def _credited(self, invoice_id: UUID, amount: int, available_on: datetime,
+                  paid_on: str) -> None:
+        self.receivables[str(invoice_id)] = {"amount": amount, "available_on": available_on}
+        self.pending += amount
+        self.credits_by_day[paid_on] = self.credits_by_day.get(paid_on, 0) + amount
+
+    def release(self, as_of: datetime) -> None:
+        """Time-driven: every receivable due by `as_of` becomes available."""
+        due = sorted(k for k, r in self.receivables.items() if r["available_on"] <= as_of)
+        if not due:
+            upcoming = self.next_release_at
+            detail = f"the next matures at {upcoming.isoformat()}" if upcoming else "none"
+            raise self.refuse("release funds", f"no receivable has matured ({detail})")
+        amount = sum(self.receivables[k]["amount"] for k in due)
+        self._released(invoices=due, amount=amount)
+
+    @event("Released", topic="payledger:Balance.Released")
+    def _released(self, invoices: list[str], amount: int) -> None:
+        for key in invoices:
+            del self.receivables[key]
+        self.pending -= amount
+        self.available += amount
+
+    def debit(self, invoice_id: UUID, amount: int, cause: str, reference: str) -> None:
+        """A refund's or a chargeback's share: off the sale's hold, then its receivable,
+        then available, which may go negative (money already withdrawn)."""
+        if cause not in CAUSES:
+            raise ValidationError("cause", f"must be one of {', '.join(CAUSES)}")
+        if amount < 1:
+            raise ValidationError("amount", "a debit is at least one minor unit")
+        key = str(invoice_id)
+        hold = self.holds.get(key, {"pending": 0, "available": 0})
+        from_disputed = min(amount, hold["pending"] + hold["available"])
+        from_pending = min(amount - from_disputed, self._receivable(key))
+        self._debited(invoice_id=invoice_id, amount=amount, cause=cause, reference=reference,
+                      from_disputed=from_disputed, from_pending=from_pending,
+                      from_available=amount - from_disputed - from_pending)
+
+    @event("Debited", topic="payledger:Balance.Debited")
+    def _debited(self, invoice_id: UUID, amount: int, cause: str, reference: str,
+                 from_disputed: int, from_pending: int, from_available: int) -> None:
+        key = str(invoice_id)
+        if from_disputed:
+            hold = self.holds.pop(key)
+            from_held_pending = min(from_disputed, hold["pending"])
+            hold = {**hold, "pending": hold["pending"] - from_held_pending,
+                    "available": hold["available"] - (from_disputed - from_held_pending)}
+            if hold["pending"] + hold["available"]:
+                self.holds[key] = hold
+            self.disputed -= from_disputed
+        if from_pending:
+            self._take_receivable(key, from_pending)
+        self.available -= from_available
+
+    def withhold(self, invoice_id: UUID, amount: int) -> None:
+        """A dispute opened: the party's stake in the sale is withheld, from its
+        receivable first, then from what is available (never below zero)."""
+        key = str(invoice_id)
+        if key in self.holds:
+            raise self.refuse("withhold for a dispute", f"invoice {invoice_id} is withheld")
+        from_pending = min(amount, self._receivable(key))
+        from_available = min(amount - from_pending, max(self.available, 0))
+        if from_pending + from_available:
+            self._withheld(invoice_id=invoice_id, from_pending=from_pending,
+                           from_available=from_available)
+
+    @event("Withheld", topic="payledger:Balance.Withheld")
+    def _withheld(self, invoice_id: UUID, from_pending: int, from_available: int) -> None:
+        key = str(invoice_id)
+        receivable = self.receivables.get(key)
+        self.holds[key] = {"pending": from_pending, "available": from_available,
+                           "available_on": receivable["available_on"] if receivable else None}
+        if from_pending:
+            self._take_receivable(key, from_pending)
+        self.available -= from_available
+        self.disputed += from_pending + from_available
+
+    def reinstate(self, invoice_id: UUID) -> None:
+        """A dispute won, or what a lost one did not take: the hold goes back where it
+        came from (the receivable keeps its release date). Nothing held, nothing done."""
+        hold = self.holds.get(str(invoice_id))
+        if hold is not None:
+            self._reinstated(invoice_id=invoice_id, to_pending=hold["pending"],
+                             to_available=hold["available"])
+
+    @event("Reinstated", topic="payledger:Balance.Reinstated")
+    def _reinstated(self, invoice_id: UUID, to_pending: int, to_available: int) -> None:
+        hold = self.holds.pop(str(invoice_id))
+        if to_pending:
+            receivable = self.receivables.get(
+                str(invoice_id), {"amount": 0, "available_on": hold["available_on"]})
+            self.receivables[str(invoice_id)] = {**receivable,
+                                                 "amount": receivable["amount"] + to_pending}
+        self.pending += to_pending
+        self.available += to_available
+        self.disputed -= to_pending + to_available
+
+    def _receivable(self, key: str) -> int:
+        return int(self.receivables.get(key, {}).get("amount", 0))
+
+    def _take_receivable(self, key: str, amount: int) -> None:
+        receivable = self.receivables.pop(key)
+        if receivable["amount"] > amount:
+            self.receivables[key] = {**receivable, "amount": receivable["amount"] - amount}
+        self.pending -= amount
+
+    # -- reserve and adjustments -----------------------------------------------------
+
+    def recompute_reserve(self, as_of: datetime, bps: int, window_days: int,
+                          interval: timedelta, timezone: str) -> None:
+        """Time-driven: reserved = `bps` of the credits on sales paid in the last
+        `window_days` local days (today included)."""
+        command = "recompute the reserve"
+        if self.next_recompute_at is None:
+            raise self.refuse(command, "the platform's balance holds no reserve")
+        if as_of < self.next_recompute_at:
+            raise self.refuse(command, f"it is due at {self.next_recompute_at.isoformat()}")
+        since = (local_day(as_of, timezone) - timedelta(days=window_days - 1)).isoformat()
+        credits = sum(v for day, v in self.credits_by_day.items() if day >= since)
+        next_at = self.next_recompute_at
+        while next_at <= as_of:  # a fixed weekly cadence, skipping missed beats
+            next_at += interval
+        self._reserve_recomputed(reserved=bps_of(credits, bps), credits=credits, since=since,
+                                 next_recompute_at=next_at)
+
+    @event("ReserveRecomputed", topic="payledger:Balance.ReserveRecomputed")
+    def _reserve_recomputed(self, reserved: int, credits: int, since: str,
+                            next_recompute_at: datetime) -> None:
+        self.reserved = reserved
+        self.next_recompute_at = next_recompute_at
+        self.credits_by_day = {d: v for d, v in self.credits_by_day.items() if d >= since}
+
+    def adjust(self, amount: int, reason: str) -> None:
+        """A manual correction of what is available; it never makes a balance negative."""
+        if amount == 0:
+            raise ValidationError("amount", "an adjustment is not zero")
+        if amount < 0 and self.available + amount < 0:
+            raise ValidationError(
+                "amount", f"would leave available at {self.available + amount}: only a "
+                          "refund or a chargeback makes a balance negative")
+        self._adjusted(amount=amount, reason=reason)
+
+    @event("Adjusted", topic="payledger:Balance.Adjusted")
+    def _adjusted(self, amount: int, reason: str) -> None:
+        self.available += amount
+
+    # -- bank account and withdrawals ------------------------------------------------
+
+    def change_bank_account(self, bank_account: dict[str, Any]) -> None:
+        """The first account names the party's document; every later one must match."""
+        command = "change the bank account"
+        holder = bank_account["holder_document"]
+        if self.document is not None and holder != self.document:
+            raise self.refuse(command, "the holder's document is not the party's own")
+        if bank_account == self.bank_account:
+            raise self.refuse(command, "it is already the account on file")
+        self._bank_account_changed(bank_account=bank_account, document=self.document or holder)
+
+    @event("BankAccountChanged", topic="payledger:Balance.BankAccountChanged")
+    def _bank_account_changed(self, bank_account: dict[str, Any], document: str) -> None:
+        self.bank_account = bank_account
+        self.document = document
+
+    def request_withdrawal(self, withdrawal_id: UUID, amount: int,
+                           bank_account: dict[str, Any] | None = None) -> None:
+        command = "request a withdrawal"
+        if self.bank_account is None:
+            raise self.refuse(command, "no bank account is on file")
+        destination = bank_account or self.bank_account
+        if destination["holder_document"] != self.document:
+            raise self.refuse(command, "the holder's document is not the party's own")
+        if destination != self.bank_account:
+            raise self.refuse(command, "money goes only to the bank account on file")
+        if self.available < 0:
+            raise self.refuse(command, f"the balance is negative ({self.available})")
+        if str(withdrawal_id) in self.withdrawals:
+            raise self.refuse(command, f"withdrawal {withdrawal_id} already exists")
+        if self.withdrawable < 1:
+            raise self.refuse(command, f"nothing is withdrawable (available {self.available}, "
+                                       f"reserved {self.reserved})")
+        if not 1 <= amount <= self.withdrawable:
+            raise ValidationError("amount", f"must be between 1 and {self.withdrawable} "
+                                            "(available minus reserved)")
+        self._withdrawal_requested(withdrawal_id=withdrawal_id, amount=amount,
+                                   bank_account=destination)
+
+    @event("WithdrawalRequested", topic="payledger:Balance.WithdrawalRequested")
+    def _withdrawal_requested(self, withdrawal_id: UUID, amount: int,
+                              bank_account: dict[str, Any]) -> None:
+        self.withdrawals[str(withdrawal_id)] = {"amount": amount, "status": "requested"}
+        self.available -= amount
+        self.in_flight += amount
+
+    def pay_withdrawal(self, withdrawal_id: UUID, reference: str) -> None:
+        self._require_requested(withdrawal_id, "pay a withdrawal")
+        self._withdrawal_paid(withdrawal_id=withdrawal_id, reference=reference)
+
+    @event("WithdrawalPaid", topic="payledger:Balance.WithdrawalPaid")
+    def _withdrawal_paid(self, withdrawal_id: UUID, reference: str) -> None:
+        withdrawal = self.withdrawals[str(withdrawal_id)]
+        self.withdrawals[str(withdrawal_id)] = {**withdrawal, "status": "paid"}
+        self.in_flight -= withdrawal["amount"]
+        self.withdrawn += withdrawal["amount"]
+
+    def fail_withdrawal(self, withdrawal_id: UUID, reason: str) -> None:
+        self._require_requested(withdrawal_id, "fail a withdrawal")
+        self._withdrawal_failed(withdrawal_id=withdrawal_id, reason=reason)
+
+    @event("WithdrawalFailed", topic="payledger:Balance.WithdrawalFailed")
+    def _withdrawal_failed(self, withdrawal_id: UUID, reason: str) -> None:
+        self._return_withdrawal(withdrawal_id, "failed")
+
+    def cancel_withdrawal(self, withdrawal_id: UUID, reason: str) -> None:
+        self._require_requested(withdrawal_id, "cancel a withdrawal")
+        self._withdrawal_canceled(withdrawal_id=withdrawal_id, reason=reason)
+
+    @event("WithdrawalCanceled", topic="payledger:Balance.WithdrawalCanceled")
+    def _withdrawal_canceled(self, withdrawal_id: UUID, reason: str) -> None:
+        self._return_withdrawal(withdrawal_id, "canceled")
+
+    def _return_withdrawal(self, withdrawal_id: UUID, status: str) -> None:
+        withdrawal = self.withdrawals[str(withdrawal_id)]
+        self.withdrawals[str(withdrawal_id)] = {**withdrawal, "status": status}
+        self.in_flight -= withdrawal["amount"]
+        self.available += withdrawal["amount"]
+
+    def _require_requested(self, withdrawal_id: UUID, command: str) -> None:
+        withdrawal = self.withdrawals.get(str(withdrawal_id))
+        if withdrawal is None:
+            raise InvalidTransition("Withdrawal", "unknown", command,
+                                    f"no withdrawal {withdrawal_id} on this balance")
+        if withdrawal["status"] != "requested":
+            raise InvalidTransition("Withdrawal", withdrawal["status"], command,
+                                    "allowed only when requested")

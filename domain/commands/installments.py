@@ -1,0 +1,80 @@
+"""Commands on an installment plan: the sale, its monthly charges, cancel and refund."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from payledger.domain.commands.base import Command, Currency, LongText, Text
+from payledger.domain.commands.invoice import Item
+from payledger.domain.customer import Customer
+from payledger.domain.money import MAX_INSTALLMENTS
+from payledger.domain.permissions import Permission
+from payledger.domain.splits import SplitRules
+
+Number = Annotated[int, Field(ge=1, le=MAX_INSTALLMENTS, strict=True)]
+
+
+class CreateInstallmentPlan(Command):
+    """A sale in `count` monthly installments; the first is invoiced and charged at once.
+
+    `fee` is the smart-installment fee, a total in minor units added to the price; the
+    buyer pays price + fee in `count` installments. `first_due` defaults to the day of
+    the sale in the account's timezone.
+    """
+
+    permission = Permission.SELL
+
+    plan_id: UUID | None = None
+    items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=100)]
+    customer: Customer
+    currency: Currency
+    method: Literal["card", "pix", "boleto"] = "card"
+    split: SplitRules
+    count: Number
+    fee: Annotated[int, Field(ge=0, le=10**12, strict=True)] = 0
+    first_due: date | None = None
+    warranty_days: Annotated[int, Field(ge=0, le=365)] = 7
+
+
+class PlanCommand(Command):
+    plan_id: UUID
+
+
+class InvoiceInstallment(PlanCommand):
+    """Time-driven: invoice and charge installment `number` (default: the next one due)."""
+
+    permission = Permission.SELL
+    number: Number | None = None
+
+
+class MarkInstallmentOverdue(PlanCommand):
+    """Time-driven: installment `number` (default: the earliest due) passed its due day unpaid."""
+
+    permission = Permission.RECORD_PAYMENTS
+    number: Number | None = None
+
+
+class ReprocessInstallment(PlanCommand):
+    """Charge an overdue installment again (a new charge request on its invoice)."""
+
+    permission = Permission.SELL
+    number: Number
+
+
+class CancelPlan(PlanCommand):
+    """Charge nothing more: scheduled installments canceled, open invoices voided."""
+
+    permission = Permission.SELL
+    reason: Text
+
+
+class RefundPlan(PlanCommand):
+    """Cancel what is left and request a refund of every paid installment."""
+
+    permission = Permission.REQUEST_REFUNDS
+    requested_by: Literal["buyer", "producer", "support"]
+    justification: LongText

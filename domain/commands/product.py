@@ -1,0 +1,64 @@
+"""Commands on a product and its coproductions.
+
+The owner registers products and invites or ends coproducers; the coproducer's answer
+(accept, decline) reaches payledger through the host platform, which holds
+`Permission.RECORD_PARTNER_ACTIONS`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from payledger.domain.commands.base import Command, Instant, Text
+from payledger.domain.permissions import Permission
+from payledger.domain.splits import Party
+
+Share = Annotated[int, Field(ge=1, le=10_000, strict=True)]
+
+
+class RegisterProduct(Command):
+    """`producer` defaults to the account; no commission means no affiliates yet."""
+
+    permission = Permission.MANAGE_PRODUCTS
+
+    product_id: Text
+    name: Text
+    producer: Party | None = None
+    affiliate_commission_bps: Share | None = None
+
+
+class ProductCommand(Command):
+    product_id: Text
+
+
+class SetAffiliateCommission(ProductCommand):
+    permission = Permission.MANAGE_PRODUCTS
+    bps: Share | None
+
+
+class InviteCoproducer(ProductCommand):
+    """`starts_at` defaults to the command's instant."""
+
+    permission = Permission.MANAGE_PRODUCTS
+    coproducer: Party
+    bps: Share
+    starts_at: Instant | None = None
+
+
+class AcceptCoproduction(ProductCommand):
+    permission = Permission.RECORD_PARTNER_ACTIONS
+    coproducer: Party
+
+
+class DeclineCoproduction(ProductCommand):
+    permission = Permission.RECORD_PARTNER_ACTIONS
+    coproducer: Party
+    reason: Text = "declined"
+
+
+class EndCoproduction(ProductCommand):
+    permission = Permission.MANAGE_PRODUCTS
+    coproducer: Party
+    reason: Text

@@ -1,0 +1,103 @@
+"""Commands on a subscription: the sale, its management, and its time-driven steps.
+
+The sale needs SELL (its first invoice is created and charged in the same transaction);
+management needs MANAGE_SUBSCRIPTIONS; the time-driven steps (period end, retry,
+expiry of an incomplete subscription) need RECORD_PAYMENTS, like the invoice's own
+expiry, and are dated by the command's `at`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from payledger.domain.commands.base import Cents, Command, Currency, Text
+from payledger.domain.customer import Customer
+from payledger.domain.permissions import Permission
+from payledger.domain.splits import SplitRules
+
+
+class SubscriptionPlan(BaseModel):
+    """What a subscription charges, every `interval_months`, after an optional trial."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plan_id: Text
+    product_id: Text
+    price: Cents
+    currency: Currency
+    interval_months: Literal[1, 3, 6, 12]
+    trial_days: Annotated[int, Field(ge=0, le=365, strict=True)] = 0
+
+
+class CreateSubscription(Command):
+    permission = Permission.SELL
+
+    subscription_id: UUID | None = None
+    customer: Customer
+    plan: SubscriptionPlan
+    payment_method: Text
+    split: SplitRules
+    warranty_days: Annotated[int, Field(ge=0, le=365)] = 7
+
+
+class SubscriptionCommand(Command):
+    subscription_id: UUID
+
+
+class RenewSubscription(SubscriptionCommand):
+    """The period's end: renew, skip a paused period, or end as scheduled (time-driven)."""
+
+    permission = Permission.RECORD_PAYMENTS
+
+
+class RetryRenewal(SubscriptionCommand):
+    """A new charge request on the open cycle's invoice (time-driven)."""
+
+    permission = Permission.RECORD_PAYMENTS
+
+
+class ExpireSubscription(SubscriptionCommand):
+    """An incomplete subscription whose first charge was not paid in time (time-driven)."""
+
+    permission = Permission.RECORD_PAYMENTS
+
+
+class CancelSubscription(SubscriptionCommand):
+    permission = Permission.MANAGE_SUBSCRIPTIONS
+    reason: Text
+    at_period_end: bool = False
+
+
+class PauseSubscription(SubscriptionCommand):
+    permission = Permission.MANAGE_SUBSCRIPTIONS
+
+
+class ResumeSubscription(SubscriptionCommand):
+    permission = Permission.MANAGE_SUBSCRIPTIONS
+
+
+class ReactivateSubscription(SubscriptionCommand):
+    """Active again; with `charge`, a new cycle is invoiced and charged at once."""
+
+    permission = Permission.MANAGE_SUBSCRIPTIONS
+    charge: bool = False
+
+
+class SetAutoRenew(SubscriptionCommand):
+    permission = Permission.MANAGE_SUBSCRIPTIONS
+    enabled: bool
+
+
+class SwitchPlan(SubscriptionCommand):
+    """From the next cycle on; same product and currency."""
+
+    permission = Permission.MANAGE_SUBSCRIPTIONS
+    plan: SubscriptionPlan
+
+
+class ChangeChargeDate(SubscriptionCommand):
+    permission = Permission.MANAGE_SUBSCRIPTIONS
+    charge_day: Annotated[int, Field(ge=1, le=31, strict=True)]

@@ -1,0 +1,412 @@
+"""InstallmentPlan: smart installments, 1-12 monthly charges made by the platform.
+
+The buyer pays the price plus the smart-installment `fee` (a total amount in minor
+units, fixed at the sale; the plan's total is price + fee) in `count` installments
+whose amounts differ by at most one minor unit (`money.installments`, larger first).
+Installment n falls due on the first due date's day of the month, n - 1 months later,
+clamped to the month's end (Jan 31 -> Feb 28/29 -> Mar 31), as a calendar day in the
+account's timezone: it may be invoiced from the start of that day and is overdue once
+the day has ended unpaid.
+
+Each installment:
+    scheduled -> invoiced -> paid | overdue -> paid_late
+    invoiced and overdue are paid late when paid after the due day's end;
+    paid and paid_late -> refunded (its invoice fully refunded);
+    scheduled, invoiced and overdue -> canceled (the plan canceled).
+Every installment has an Invoice of its own (origin "installment"); the plan follows
+it (`follow_invoice`). The first installment is invoiced at the sale; the next ones
+only in order, and only once the first was paid (a plan whose first charge never
+succeeded is inactive, and charges nothing more).
+
+The plan's status is `plan_status` of its installments' states, taken in this order:
+    inactive               the first installment is overdue or canceled: it was never paid
+    refunded               every installment is refunded or canceled
+    canceled               some installment is canceled (the plan was canceled)
+    completed              every installment is paid, none late
+    completed_with_issues  every installment is paid, paid late or refunded, not all on time
+    in_progress_with_issues  some installment is still scheduled or invoiced and some is
+                           overdue now, was paid late or was refunded
+    in_progress            otherwise: some still scheduled or invoiced, none with issues
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from eventsourcing.domain import event
+
+from payledger.domain.customer import Customer
+from payledger.domain.envelope import LedgerAggregate, current_envelope
+from payledger.domain.errors import ValidationError
+from payledger.domain.invoice import METHODS, Invoice
+from payledger.domain.money import allocate, installments
+from payledger.domain.time import local_date_end
+
+STATES = ("scheduled", "invoiced", "overdue", "paid", "paid_late", "canceled", "refunded")
+STATUSES = ("completed", "completed_with_issues", "in_progress", "in_progress_with_issues",
+            "refunded", "canceled", "inactive")
+OPEN = ("scheduled", "invoiced", "overdue")
+UNPAID = ("invoiced", "overdue")
+PAID = ("paid", "paid_late")
+WAS_PAID = (*PAID, "refunded")
+ISSUES = ("overdue", "paid_late", "refunded")
+VOIDABLE = ("draft", "open", "expired")
+MICROSECOND = timedelta(microseconds=1)
+
+
+def plan_status(states: Sequence[str]) -> str:
+    """The dashboard's status of a plan whose installments are in `states` (in order)."""
+    if not states or any(state not in STATES for state in states):
+        raise ValidationError("states", f"must be 1 or more of {', '.join(STATES)}")
+    if states[0] in ("overdue", "canceled"):
+        return "inactive"
+    kinds = set(states)
+    if kinds <= {"refunded", "canceled"}:
+        return "refunded"
+    if "canceled" in kinds:
+        return "canceled"
+    issues = bool(kinds.intersection(ISSUES))
+    if kinds <= set(WAS_PAID):
+        return "completed_with_issues" if issues else "completed"
+    return "in_progress_with_issues" if issues else "in_progress"
+
+
+def due_dates(first: date, count: int) -> list[date]:
+    """`count` monthly dates on `first`'s day of the month, clamped to each month's end."""
+    dates = []
+    for months in range(count):
+        year, month = divmod(first.month - 1 + months, 12)
+        year, month = first.year + year, month + 1
+        dates.append(date(year, month, min(first.day, monthrange(year, month)[1])))
+    return dates
+
+
+def day_start(day: date, tz: str) -> datetime:
+    """The first instant of calendar day `day` in `tz`, as UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def local_date(instant: datetime, tz: str) -> date:
+    return instant.astimezone(ZoneInfo(tz)).date()
+
+
+def installment_invoice_id(plan_id: UUID, number: int) -> UUID:
+    """The id of installment `number`'s invoice: one per installment, never two."""
+    return uuid5(plan_id, f"installment/{number}")
+
+
+class InstallmentPlan(LedgerAggregate):
+    TOPIC = "payledger:InstallmentPlan"
+    KIND = "InstallmentPlan"
+
+    @classmethod
+    def sell(
+        cls, id: UUID, customer: dict[str, Any], items: list[dict[str, Any]], currency: str,
+        method: str, split_rules: dict[str, Any], count: int, fee: int,
+        first_due: date | None, timezone: str, warranty_days: int,
+    ) -> InstallmentPlan:
+        """Check a sale in `count` installments and schedule it (the first due on the
+        sale's own day unless `first_due` says otherwise)."""
+        if method not in METHODS:
+            raise ValidationError("method", f"must be one of {', '.join(METHODS)}")
+        try:
+            sold_on = local_date(current_envelope().at, timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError("timezone", f"unknown timezone {timezone!r}") from None
+        first_due = first_due or sold_on
+        if first_due < sold_on:
+            raise ValidationError("first_due", f"must be on or after the sale's day {sold_on}")
+        price = sum(item["quantity"] * item["unit_price"] for item in items)
+        if price < 1:
+            raise ValidationError("items", "the price must be at least one minor unit")
+        if isinstance(fee, bool) or not isinstance(fee, int) or fee < 0:
+            raise ValidationError("fee", "must be a non-negative number of minor units")
+        amounts = installments(price + fee, count)
+        if amounts[-1] < 1:
+            raise ValidationError("count", "each installment must be at least one minor unit")
+        schedule = [{"number": n, "amount": amount, "due_date": day.isoformat()}
+                    for n, (amount, day) in enumerate(
+                        zip(amounts, due_dates(first_due, count), strict=True), start=1)]
+        return cls(id=id, customer=customer, items=items, currency=currency, method=method,
+                   split_rules=split_rules, price=price, fee=fee, timezone=timezone,
+                   warranty_days=warranty_days, schedule=schedule)
+
+    @event("Created", topic="payledger:InstallmentPlan.Created")
+    def __init__(
+        self, id: UUID, customer: dict[str, Any], items: list[dict[str, Any]], currency: str,
+        method: str, split_rules: dict[str, Any], price: int, fee: int, timezone: str,
+        warranty_days: int, schedule: list[dict[str, Any]],
+    ) -> None:
+        self.customer = customer
+        self.items = items
+        self.currency = currency
+        self.method = method
+        self.split_rules = split_rules
+        self.price = price
+        self.fee = fee
+        self.timezone = timezone
+        self.warranty_days = warranty_days
+        self.installments = [
+            {**entry, "state": "scheduled", "invoice_id": None, "invoiced_at": None,
+             "paid_at": None, "reprocessed": 0}
+            for entry in schedule
+        ]
+        self.activated_at: datetime | None = None
+        self.cancel_reason: str | None = None
+        self.refunds: list[dict[str, Any]] = []
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        return plan_status(self.states)
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return tuple(entry["state"] for entry in self.installments)
+
+    @property
+    def count(self) -> int:
+        return len(self.installments)
+
+    @property
+    def total(self) -> int:
+        return self.price + self.fee
+
+    @property
+    def open(self) -> bool:
+        """Some installment may still be charged or paid."""
+        return any(state in OPEN for state in self.states)
+
+    def installment(self, number: int) -> dict[str, Any]:
+        if isinstance(number, bool) or not isinstance(number, int) \
+                or not 1 <= number <= self.count:
+            raise ValidationError("number", f"must be from 1 to {self.count}")
+        return self.installments[number - 1]
+
+    def numbers(self, *states: str) -> list[int]:
+        return [entry["number"] for entry in self.installments if entry["state"] in states]
+
+    def number_of(self, invoice_id: UUID) -> int | None:
+        for entry in self.installments:
+            if entry["invoice_id"] == invoice_id:
+                return int(entry["number"])
+        return None
+
+    def due_date(self, number: int) -> date:
+        return date.fromisoformat(self.installment(number)["due_date"])
+
+    def due_start(self, number: int) -> datetime:
+        """From when installment `number` may be invoiced."""
+        return day_start(self.due_date(number), self.timezone)
+
+    def due_end(self, number: int) -> datetime:
+        """The last instant installment `number` is paid on time."""
+        return local_date_end(self.due_start(number), self.timezone)
+
+    def amount_due(self) -> int:
+        return sum(self.installment(n)["amount"] for n in self.numbers("overdue"))
+
+    # -- the installments' invoices ----------------------------------------------------
+
+    def invoice_lines(self, number: int) -> list[dict[str, Any]]:
+        """Installment `number`'s share of each item, its amounts summing to the installment."""
+        amount = self.installment(number)["amount"]
+        weights = [item["quantity"] * item["unit_price"] for item in self.items]
+        lines = []
+        for item, part in zip(self.items, allocate(amount, weights), strict=True):
+            if part:
+                label = item["description"] or item["product_id"]
+                lines.append({"product_id": item["product_id"], "quantity": 1, "unit_price": part,
+                              "description": f"{label} ({number}/{self.count})"})
+        return lines
+
+    def invoice_split_rules(self, number: int) -> dict[str, Any]:
+        """The sale's rules, its fixed platform fee spread over the installments."""
+        rules = dict(self.split_rules)
+        fixed = rules.get("platform_fee_fixed", 0)
+        if fixed:
+            amounts = [entry["amount"] for entry in self.installments]
+            rules["platform_fee_fixed"] = allocate(fixed, amounts)[number - 1]
+        return rules
+
+    def invoice_warranty_days(self, number: int) -> int:
+        """The buyer's guarantee runs from the purchase: only the first invoice carries it."""
+        return self.warranty_days if number == 1 else 0
+
+    # -- installment transitions -------------------------------------------------------
+
+    def next_to_invoice(self) -> int | None:
+        """The installment to invoice next, if one may be: in order, after a first payment."""
+        scheduled = self.numbers("scheduled")
+        if not scheduled or (scheduled[0] > 1 and self.states[0] not in WAS_PAID):
+            return None
+        return scheduled[0]
+
+    def invoice_installment(self, number: int, invoice_id: UUID, as_of: datetime) -> None:
+        """Record installment `number`'s invoice: the first at the sale, then each from
+        the start of its due day."""
+        command = "invoice an installment"
+        entry = self._require(command, number, "scheduled")
+        if number != self.next_to_invoice():
+            earlier = self.installment(number - 1)["state"] == "scheduled"
+            raise self.refuse(command, f"installment {number - 1} is not invoiced yet" if earlier
+                              else "the first installment was never paid")
+        if number > 1 and as_of < self.due_start(number):
+            raise self.refuse(command, f"installment {number} may be invoiced from "
+                                       f"{self.due_start(number).isoformat()}")
+        self._installment_invoiced(number=number, invoice_id=invoice_id, amount=entry["amount"])
+
+    @event("InstallmentInvoiced", topic="payledger:InstallmentPlan.InstallmentInvoiced")
+    def _installment_invoiced(self, number: int, invoice_id: UUID, amount: int) -> None:
+        entry = self.installments[number - 1]
+        entry.update(state="invoiced", invoice_id=invoice_id, invoiced_at=self.updated_at)
+
+    def record_payment(self, number: int, paid_at: datetime) -> None:
+        """Installment `number`'s invoice was paid: late if overdue or after its due day."""
+        entry = self._require("record an installment's payment", number, *UNPAID)
+        late = entry["state"] == "overdue" or paid_at > self.due_end(number)
+        self._installment_paid(number=number, invoice_id=entry["invoice_id"], paid_at=paid_at,
+                               late=late)
+
+    @event("InstallmentPaid", topic="payledger:InstallmentPlan.InstallmentPaid")
+    def _installment_paid(self, number: int, invoice_id: UUID, paid_at: datetime,
+                          late: bool) -> None:
+        entry = self.installments[number - 1]
+        entry.update(state="paid_late" if late else "paid", paid_at=paid_at)
+        if number == 1:
+            self.activated_at = self.updated_at
+
+    def mark_overdue(self, number: int, as_of: datetime) -> None:
+        command = "mark an installment overdue"
+        self._require(command, number, "invoiced")
+        due_end = self.due_end(number)
+        if as_of <= due_end:
+            raise self.refuse(command, f"installment {number} is due until {due_end.isoformat()}")
+        self._installment_overdue(number=number, due_end=due_end)
+
+    @event("InstallmentOverdue", topic="payledger:InstallmentPlan.InstallmentOverdue")
+    def _installment_overdue(self, number: int, due_end: datetime) -> None:
+        self.installments[number - 1]["state"] = "overdue"
+
+    def next_overdue(self, as_of: datetime) -> int | None:
+        """The earliest invoiced installment whose due day ended before `as_of`."""
+        late = [n for n in self.numbers("invoiced") if as_of > self.due_end(n)]
+        return late[0] if late else None
+
+    def reprocessable(self, number: int) -> UUID:
+        """The invoice to charge again for overdue installment `number`."""
+        entry = self._require("reprocess an installment", number, "overdue")
+        invoice_id: UUID = entry["invoice_id"]
+        return invoice_id
+
+    def reprocess(self, number: int) -> None:
+        """Record a new charge request for overdue installment `number` (on its invoice)."""
+        invoice_id = self.reprocessable(number)
+        self._installment_reprocessed(number=number, invoice_id=invoice_id,
+                                      attempt=self.installment(number)["reprocessed"] + 1)
+
+    @event("InstallmentReprocessed", topic="payledger:InstallmentPlan.InstallmentReprocessed")
+    def _installment_reprocessed(self, number: int, invoice_id: UUID, attempt: int) -> None:
+        self.installments[number - 1]["reprocessed"] = attempt
+
+    def record_refund(self, number: int) -> None:
+        """Installment `number`'s invoice was fully refunded."""
+        entry = self._require("record an installment's refund", number, *PAID)
+        self._installment_refunded(number=number, invoice_id=entry["invoice_id"])
+
+    @event("InstallmentRefunded", topic="payledger:InstallmentPlan.InstallmentRefunded")
+    def _installment_refunded(self, number: int, invoice_id: UUID) -> None:
+        self.installments[number - 1]["state"] = "refunded"
+
+    def follow_invoice(self, invoice: Invoice) -> None:
+        """Move the installment billed by `invoice` after what happened to it (idempotent)."""
+        number = self.number_of(invoice.id)
+        if number is None:
+            return
+        state = self.installment(number)["state"]
+        if state in UNPAID and invoice.status == "void":
+            raise self.refuse("void an installment's invoice", "cancel the plan instead")
+        if state in UNPAID and invoice.paid_at is not None:
+            self.record_payment(number, invoice.paid_at)
+            state = self.installment(number)["state"]
+        if state in PAID and invoice.status == "refunded":
+            self.record_refund(number)
+
+    # -- the plan as a whole ---------------------------------------------------------
+
+    def open_invoice_ids(self) -> list[UUID]:
+        """The invoices of installments invoiced and not paid (to void on cancel)."""
+        return [self.installment(n)["invoice_id"] for n in self.numbers(*UNPAID)]
+
+    def check_cancel(self) -> None:
+        if not self.open:
+            raise self.refuse("cancel", "no installment is left to charge")
+
+    def cancel(self, reason: str) -> None:
+        """Charge nothing more: every installment not paid is canceled."""
+        self.check_cancel()
+        self._canceled(reason=reason, numbers=self.numbers(*OPEN))
+
+    @event("Canceled", topic="payledger:InstallmentPlan.Canceled")
+    def _canceled(self, reason: str, numbers: list[int]) -> None:
+        self.cancel_reason = reason
+        for number in numbers:
+            self.installments[number - 1]["state"] = "canceled"
+
+    def request_refunds(self, refunds: list[dict[str, Any]], justification: str,
+                        requested_by: str) -> None:
+        """Record the refunds asked for paid installments: `{number, refund_id, amount}`."""
+        command = "request the plan's refund"
+        if not refunds:
+            raise self.refuse(command, "no paid installment is left to refund")
+        for refund in refunds:
+            self._require(command, refund["number"], *PAID)
+        self._refund_requested(refunds=refunds, justification=justification,
+                               requested_by=requested_by)
+
+    @event("RefundRequested", topic="payledger:InstallmentPlan.RefundRequested")
+    def _refund_requested(self, refunds: list[dict[str, Any]], justification: str,
+                          requested_by: str) -> None:
+        self.refunds.extend(refunds)
+
+    def change_email(self, email: str) -> bool:
+        """Bill an open plan to the buyer's new `email`; False when closed or unchanged."""
+        customer = Customer.parse(**{**self.customer, "email": email}).to_dict()
+        if not self.open or customer["email"] == self.customer["email"]:
+            return False
+        self._buyer_email_changed(customer=customer)
+        return True
+
+    @event("BuyerEmailChanged", topic="payledger:InstallmentPlan.BuyerEmailChanged")
+    def _buyer_email_changed(self, customer: dict[str, Any]) -> None:
+        self.customer = customer
+
+    # -- time ------------------------------------------------------------------------
+
+    def timers(self, policy: object = None) -> dict[str, datetime]:
+        """The time-driven steps pending, each with its due instant (see the module doc)."""
+        due: dict[str, datetime] = {}
+        number = self.next_to_invoice()
+        if number is not None and number > 1:
+            assert self.activated_at is not None
+            due["invoice_installment"] = max(self.due_start(number), self.activated_at)
+        pending = [max(self.due_end(n) + MICROSECOND, self.installment(n)["invoiced_at"])
+                   for n in self.numbers("invoiced")]
+        if pending:
+            due["mark_overdue"] = min(pending)
+        return due
+
+    # -- guards ----------------------------------------------------------------------
+
+    def _require(self, command: str, number: int, *states: str) -> dict[str, Any]:
+        entry = self.installment(number)
+        if entry["state"] not in states:
+            raise self.refuse(command, f"installment {number} is {entry['state']}; "
+                                       f"allowed only when {' or '.join(states)}")
+        return entry

@@ -1,0 +1,201 @@
+"""Product: one product of an account, its producer, and its coproductions.
+
+A coproduction shares the producer's part of every sale with a coproducer:
+invited (by the owner, with a share in basis points and a start instant) ->
+accepted | declined; invited or accepted -> ended (by the owner). The coproducer's
+answer reaches payledger through the host platform (the `checkout` actor, with the
+"record partner actions" permission): payledger never talks to the coproducer.
+
+A party has at most one live (invited or accepted) coproduction per product; after it
+is declined or ended the owner may invite the party again. Past coproductions stay in
+the list, so the rules in force at any instant can be read back (`coproducers_at`):
+a sale takes the rules in force at its own business instant (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+import pydantic
+from eventsourcing.domain import event
+
+from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.errors import InvalidTransition, ValidationError
+from payledger.domain.money import BPS_WHOLE
+from payledger.domain.splits import Share, SplitRules
+
+NAMESPACE = UUID("7d4b8f0e-2a61-4e35-9c0f-3b6e1a9d5f27")
+PLATFORM = "platform"
+LIVE = ("invited", "accepted")
+
+
+class Product(LedgerAggregate):
+    TOPIC = "payledger:Product"
+    KIND = "Product"
+
+    @staticmethod
+    def create_id(account: str, product_id: str) -> UUID:
+        return uuid5(NAMESPACE, f"{account}\n{product_id}")
+
+    @classmethod
+    def register(
+        cls, account: str, product_id: str, name: str, producer: str | None,
+        affiliate_commission_bps: int | None,
+    ) -> Product:
+        """Check the values, then register the product; the producer defaults to the account."""
+        producer = account if producer is None else producer
+        if producer == PLATFORM:
+            raise ValidationError("producer", f"{PLATFORM!r} is the platform's own party")
+        if affiliate_commission_bps is not None and not 1 <= affiliate_commission_bps <= BPS_WHOLE:
+            raise ValidationError("affiliate_commission_bps",
+                                  f"must be 1 to {BPS_WHOLE} basis points, or none")
+        return cls(id=cls.create_id(account, product_id), product_id=product_id, name=name,
+                   producer=producer, affiliate_commission_bps=affiliate_commission_bps)
+
+    @event("Registered", topic="payledger:Product.Registered")
+    def __init__(
+        self, id: UUID, product_id: str, name: str, producer: str,
+        affiliate_commission_bps: int | None,
+    ) -> None:
+        self.product_id = product_id
+        self.name = name
+        self.producer = producer
+        self.affiliate_commission_bps = affiliate_commission_bps
+        self.coproductions: list[dict[str, Any]] = []
+        self.status = "active"
+
+    # -- affiliate commission ------------------------------------------------------
+
+    def set_affiliate_commission(self, bps: int | None) -> None:
+        if bps is not None and not 1 <= bps <= BPS_WHOLE:
+            raise ValidationError("bps", f"must be 1 to {BPS_WHOLE} basis points, or none")
+        if bps == self.affiliate_commission_bps:
+            raise self.refuse("set the affiliate commission", f"it is already {bps}")
+        self._affiliate_commission_set(bps=bps)
+
+    @event("AffiliateCommissionSet", topic="payledger:Product.AffiliateCommissionSet")
+    def _affiliate_commission_set(self, bps: int | None) -> None:
+        self.affiliate_commission_bps = bps
+
+    # -- coproductions ---------------------------------------------------------------
+
+    def invite_coproducer(self, coproducer: str, bps: int, starts_at: datetime) -> None:
+        command = "invite a coproducer"
+        if coproducer in (self.producer, PLATFORM):
+            raise ValidationError("coproducer", f"{coproducer} cannot coproduce this product")
+        if not 1 <= bps <= BPS_WHOLE:
+            raise ValidationError("bps", f"must be 1 to {BPS_WHOLE} basis points")
+        live = self._live(coproducer)
+        if live is not None:
+            raise self._refuse_coproduction(live["status"], command, coproducer)
+        self._check_total(bps)
+        self._coproducer_invited(coproducer=coproducer, bps=bps, starts_at=starts_at)
+
+    @event("CoproducerInvited", topic="payledger:Product.CoproducerInvited")
+    def _coproducer_invited(self, coproducer: str, bps: int, starts_at: datetime) -> None:
+        self.coproductions.append({
+            "coproducer": coproducer, "bps": bps, "starts_at": starts_at,
+            "status": "invited", "invited_at": self.updated_at, "accepted_at": None,
+            "ended_at": None,
+        })
+
+    def accept_coproduction(self, coproducer: str) -> None:
+        self._require_invited("accept a coproduction", coproducer)
+        self._check_total(self._latest(coproducer)["bps"])  # type: ignore[index]
+        self._coproduction_accepted(coproducer=coproducer)
+
+    @event("CoproductionAccepted", topic="payledger:Product.CoproductionAccepted")
+    def _coproduction_accepted(self, coproducer: str) -> None:
+        found = self._latest(coproducer)
+        assert found is not None
+        found["status"] = "accepted"
+        found["accepted_at"] = self.updated_at
+
+    def decline_coproduction(self, coproducer: str, reason: str) -> None:
+        self._require_invited("decline a coproduction", coproducer)
+        self._coproduction_declined(coproducer=coproducer, reason=reason)
+
+    @event("CoproductionDeclined", topic="payledger:Product.CoproductionDeclined")
+    def _coproduction_declined(self, coproducer: str, reason: str) -> None:
+        found = self._latest(coproducer)
+        assert found is not None
+        found["status"] = "declined"
+
+    def end_coproduction(self, coproducer: str, reason: str) -> None:
+        if self._live(coproducer) is None:
+            raise self._refuse_coproduction(self._status(coproducer), "end a coproduction",
+                                            coproducer)
+        self._coproduction_ended(coproducer=coproducer, reason=reason)
+
+    @event("CoproductionEnded", topic="payledger:Product.CoproductionEnded")
+    def _coproduction_ended(self, coproducer: str, reason: str) -> None:
+        found = self._latest(coproducer)
+        assert found is not None
+        found["status"] = "ended"
+        found["ended_at"] = self.updated_at
+
+    # -- the rules in force ------------------------------------------------------------
+
+    def coproducers_at(self, instant: datetime) -> list[tuple[str, int]]:
+        """(coproducer, bps) of every coproduction accepted, started and not ended by then."""
+        return [
+            (c["coproducer"], c["bps"]) for c in self.coproductions
+            if c["accepted_at"] is not None and c["accepted_at"] <= instant
+            and c["starts_at"] <= instant
+            and (c["ended_at"] is None or instant < c["ended_at"])
+        ]
+
+    def coproduction(self, coproducer: str) -> dict[str, Any] | None:
+        """The latest coproduction of `coproducer` (live or not), if any."""
+        return self._latest(coproducer)
+
+    # -- guards -------------------------------------------------------------------------
+
+    def _latest(self, coproducer: str) -> dict[str, Any] | None:
+        for found in reversed(self.coproductions):
+            if found["coproducer"] == coproducer:
+                return found
+        return None
+
+    def _live(self, coproducer: str) -> dict[str, Any] | None:
+        found = self._latest(coproducer)
+        return found if found is not None and found["status"] in LIVE else None
+
+    def _status(self, coproducer: str) -> str:
+        found = self._latest(coproducer)
+        return "none" if found is None else str(found["status"])
+
+    def _require_invited(self, command: str, coproducer: str) -> None:
+        status = self._status(coproducer)
+        if status != "invited":
+            raise self._refuse_coproduction(status, command, coproducer)
+
+    def _refuse_coproduction(self, state: str, command: str, coproducer: str) -> InvalidTransition:
+        what = "was never invited" if state == "none" else f"is {state}"
+        return InvalidTransition("Coproduction", state, command,
+                                 f"{coproducer} {what} on product {self.product_id}")
+
+    def _check_total(self, bps: int) -> None:
+        taken = sum(c["bps"] for c in self.coproductions if c["status"] == "accepted")
+        if taken + bps > BPS_WHOLE:
+            raise ValidationError(
+                "bps", f"accepted coproducers already hold {taken} of {BPS_WHOLE} basis points")
+
+
+def split_rules(
+    producer: str, coproducers: list[tuple[str, int]], affiliate: tuple[str, int] | None,
+    platform_fee_bps: int, platform_fee_fixed: int,
+) -> SplitRules:
+    """The SplitRules of a sale from the rules in force; a party named twice is refused."""
+    try:
+        return SplitRules(
+            producer=producer, platform=PLATFORM, platform_fee_bps=platform_fee_bps,
+            platform_fee_fixed=platform_fee_fixed,
+            affiliate=None if affiliate is None else Share(party=affiliate[0], bps=affiliate[1]),
+            coproducers=tuple(Share(party=party, bps=bps) for party, bps in coproducers),
+        )
+    except pydantic.ValidationError as error:
+        field = "affiliate" if affiliate is not None else "split"
+        raise ValidationError(field, error.errors()[0]["msg"]) from None

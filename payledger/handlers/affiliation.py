@@ -1,0 +1,68 @@
+"""Handlers of the affiliation commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from payledger.domain import commands as c
+from payledger.domain.affiliation import Affiliation
+from payledger.domain.errors import NotFound, ValidationError
+from payledger.handlers.lookup import find
+from payledger.handlers.product import load_product
+from payledger.handlers.registry import HANDLERS, Handler, handles
+from payledger.settings import Settings
+from payledger.work import Work
+
+AffiliationStep = Callable[[Work, Affiliation, Any], None]
+
+
+@handles(c.RequestAffiliation)
+def request_affiliation(work: Work, cmd: c.RequestAffiliation, _: Settings) -> UUID:
+    """A first request creates the affiliation; after a refusal or an end, it asks again."""
+    product = load_product(work, cmd.product_id)
+    if cmd.affiliate == product.producer:
+        raise ValidationError("affiliate", f"{cmd.affiliate} is the producer of {cmd.product_id}")
+    affiliation_id = Affiliation.create_id(work.actor.account, cmd.product_id, cmd.affiliate)
+    affiliation = find(work, Affiliation, affiliation_id)
+    if affiliation is None:
+        affiliation = work.add(Affiliation(id=affiliation_id, product_id=cmd.product_id,
+                                           affiliate=cmd.affiliate))
+    else:
+        affiliation.request_again()
+    return affiliation.id
+
+
+def on_affiliation(kind: type[c.AffiliationCommand]) -> Callable[[AffiliationStep], Handler]:
+    """Register a handler that moves the affiliation the command names."""
+
+    def register(method: AffiliationStep) -> Handler:
+        def handler(work: Work, cmd: c.AffiliationCommand, _: Settings) -> UUID:
+            key = Affiliation.create_id(work.actor.account, cmd.product_id, cmd.affiliate)
+            affiliation = find(work, Affiliation, key)
+            if affiliation is None:
+                raise NotFound(Affiliation.KIND, f"{cmd.affiliate} of {cmd.product_id}")
+            method(work, affiliation, cmd)
+            return affiliation.id
+
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+@on_affiliation(c.ApproveAffiliation)
+def _approve(work: Work, affiliation: Affiliation, cmd: c.ApproveAffiliation) -> None:
+    product = load_product(work, cmd.product_id)
+    affiliation.approve(product.affiliate_commission_bps)
+
+
+@on_affiliation(c.RefuseAffiliation)
+def _refuse(_work: Work, affiliation: Affiliation, cmd: c.RefuseAffiliation) -> None:
+    affiliation.reject(cmd.reason)
+
+
+@on_affiliation(c.EndAffiliation)
+def _end(_work: Work, affiliation: Affiliation, cmd: c.EndAffiliation) -> None:
+    affiliation.end(cmd.reason)

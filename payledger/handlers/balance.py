@@ -1,0 +1,94 @@
+"""Handlers of the balance commands, run by the Settlement (whose store holds balances).
+
+They register in `BALANCE_HANDLERS`, not in the Ledger's `HANDLERS`: a balance is
+changed by the settlement policy and by these commands only, never beside an invoice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from payledger.domain import commands as c
+from payledger.domain.balance import Balance
+from payledger.domain.errors import NotFound
+from payledger.handlers.registry import Handler
+from payledger.settings import Settings
+from payledger.work import Work
+
+BALANCE_HANDLERS: dict[type[c.Command], Handler] = {}
+BalanceStep = Callable[[Balance, Any, Settings], None]
+
+
+def reserve_interval(settings: Settings) -> timedelta:
+    return timedelta(days=settings.reserve_interval_days)
+
+
+def change_bank_account(work: Work, cmd: c.ChangeBankAccount, settings: Settings) -> UUID:
+    balance_id = Balance.create_id(work.actor.account, cmd.party, cmd.currency)
+    try:
+        balance = work.get(Balance, balance_id)
+    except NotFound:  # a party may name its bank account before its first sale
+        balance = work.add(Balance.open(cmd.party, cmd.currency, platform=False,
+                                        reserve_interval=reserve_interval(settings)))
+    balance.change_bank_account(cmd.bank_account.model_dump(mode="json"))
+    return balance.id
+
+
+def request_withdrawal(work: Work, cmd: c.RequestWithdrawal, _: Settings) -> UUID:
+    balance = work.get(Balance, cmd.balance_id)
+    destination = cmd.bank_account.model_dump(mode="json") if cmd.bank_account else None
+    balance.request_withdrawal(cmd.withdrawal_id or uuid4(), cmd.amount, destination)
+    return balance.id
+
+
+BALANCE_HANDLERS[c.ChangeBankAccount] = change_bank_account
+BALANCE_HANDLERS[c.RequestWithdrawal] = request_withdrawal
+
+
+def on_balance(kind: type[c.BalanceCommand]) -> Callable[[BalanceStep], Handler]:
+    """Register a handler that only calls one method of the command's balance."""
+
+    def register(method: BalanceStep) -> Handler:
+        def handler(work: Work, cmd: c.BalanceCommand, settings: Settings) -> UUID:
+            balance = work.get(Balance, cmd.balance_id)
+            method(balance, cmd, settings)
+            return balance.id
+
+        BALANCE_HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+@on_balance(c.PayWithdrawal)
+def _paid(balance: Balance, cmd: c.PayWithdrawal, _: Settings) -> None:
+    balance.pay_withdrawal(cmd.withdrawal_id, cmd.reference)
+
+
+@on_balance(c.FailWithdrawal)
+def _failed(balance: Balance, cmd: c.FailWithdrawal, _: Settings) -> None:
+    balance.fail_withdrawal(cmd.withdrawal_id, cmd.reason)
+
+
+@on_balance(c.CancelWithdrawal)
+def _canceled(balance: Balance, cmd: c.CancelWithdrawal, _: Settings) -> None:
+    balance.cancel_withdrawal(cmd.withdrawal_id, cmd.reason)
+
+
+@on_balance(c.AdjustBalance)
+def _adjust(balance: Balance, cmd: c.AdjustBalance, _: Settings) -> None:
+    balance.adjust(cmd.amount, cmd.reason)
+
+
+@on_balance(c.ReleaseFunds)
+def _release(balance: Balance, _cmd: c.ReleaseFunds, _: Settings) -> None:
+    balance.release(balance.now)
+
+
+@on_balance(c.RecomputeReserve)
+def _reserve(balance: Balance, _cmd: c.RecomputeReserve, settings: Settings) -> None:
+    balance.recompute_reserve(balance.now, settings.reserve_bps, settings.reserve_window_days,
+                              reserve_interval(settings), settings.timezone)

@@ -1,0 +1,134 @@
+"""Handlers of the installment-plan commands, and the plan following its invoices.
+
+Every installment's Invoice is created, charged, voided or refunded in the same
+transaction as the plan event that asks for it; the plan hears of payments and
+refunds through `INVOICE_OUTCOME_HOOKS["installment"]`.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from payledger.domain import commands as c
+from payledger.domain.installments import VOIDABLE, InstallmentPlan, installment_invoice_id
+from payledger.domain.invoice import Invoice
+from payledger.handlers.customer import link_customer
+from payledger.handlers.refund import request_refund
+from payledger.handlers.registry import INVOICE_OUTCOME_HOOKS, handles
+from payledger.settings import Settings
+from payledger.work import Work
+
+
+@handles(c.CreateInstallmentPlan)
+def create_plan(work: Work, cmd: c.CreateInstallmentPlan, settings: Settings) -> UUID:
+    plan = work.add(InstallmentPlan.sell(
+        id=cmd.plan_id or uuid4(),
+        customer=cmd.customer.to_dict(),
+        items=[item.model_dump(mode="json") for item in cmd.items],
+        currency=cmd.currency,
+        method=cmd.method,
+        split_rules=cmd.split.model_dump(mode="json"),
+        count=cmd.count,
+        fee=cmd.fee,
+        first_due=cmd.first_due,
+        timezone=settings.timezone,
+        warranty_days=cmd.warranty_days,
+    ))
+    link_customer(work, plan.customer, "InstallmentPlan", plan.id)
+    invoice_installment(work, plan, 1, "checkout")
+    return plan.id
+
+
+def invoice_installment(work: Work, plan: InstallmentPlan, number: int, reason: str) -> Invoice:
+    """Record installment `number`'s invoice on the plan, create it and ask for its charge."""
+    invoice_id = installment_invoice_id(plan.id, number)
+    plan.invoice_installment(number, invoice_id, plan.now)
+    invoice = work.add(Invoice(
+        id=invoice_id,
+        items=plan.invoice_lines(number),
+        customer=plan.customer,
+        currency=plan.currency,
+        method=plan.method,
+        split_rules=plan.invoice_split_rules(number),
+        subtotal=plan.installment(number)["amount"],
+        warranty_days=plan.invoice_warranty_days(number),
+        origin="installment",
+        origin_id=plan.id,
+    ))
+    invoice.request_charge(reason)
+    return invoice
+
+
+@handles(c.InvoiceInstallment)
+def _invoice(work: Work, cmd: c.InvoiceInstallment, _: Settings) -> UUID:
+    plan = work.get(InstallmentPlan, cmd.plan_id)
+    number = cmd.number or plan.next_to_invoice()
+    if number is None:
+        raise plan.refuse("invoice an installment", "no installment may be invoiced now")
+    invoice_installment(work, plan, number, "installment")
+    return plan.id
+
+
+@handles(c.MarkInstallmentOverdue)
+def _overdue(work: Work, cmd: c.MarkInstallmentOverdue, _: Settings) -> UUID:
+    plan = work.get(InstallmentPlan, cmd.plan_id)
+    number = cmd.number or plan.next_overdue(plan.now)
+    if number is None:
+        raise plan.refuse("mark an installment overdue", "no installment is past due unpaid")
+    plan.mark_overdue(number, plan.now)
+    return plan.id
+
+
+@handles(c.ReprocessInstallment)
+def _reprocess(work: Work, cmd: c.ReprocessInstallment, _: Settings) -> UUID:
+    plan = work.get(InstallmentPlan, cmd.plan_id)
+    invoice = work.get(Invoice, plan.reprocessable(cmd.number))
+    invoice.request_charge("reprocess")
+    plan.reprocess(cmd.number)
+    return plan.id
+
+
+def cancel_plan(work: Work, plan: InstallmentPlan, reason: str) -> None:
+    """Void the open invoices of the plan and cancel what it has not charged."""
+    plan.check_cancel()
+    for invoice_id in plan.open_invoice_ids():
+        invoice = work.get(Invoice, invoice_id)
+        if invoice.status in VOIDABLE:
+            invoice.void(f"installment plan canceled: {reason}")
+    plan.cancel(reason)
+
+
+@handles(c.CancelPlan)
+def _cancel(work: Work, cmd: c.CancelPlan, _: Settings) -> UUID:
+    plan = work.get(InstallmentPlan, cmd.plan_id)
+    cancel_plan(work, plan, cmd.reason)
+    return plan.id
+
+
+@handles(c.RefundPlan)
+def _refund(work: Work, cmd: c.RefundPlan, settings: Settings) -> UUID:
+    plan = work.get(InstallmentPlan, cmd.plan_id)
+    refunds = []
+    for number in plan.numbers("paid", "paid_late"):
+        invoice = work.get(Invoice, plan.installment(number)["invoice_id"])
+        if invoice.refundable <= 0:
+            continue  # refunds in flight already hold all of it
+        refund_id = request_refund(work, c.RequestRefund(
+            invoice_id=invoice.id, requested_by=cmd.requested_by,
+            justification=cmd.justification), settings)
+        refunds.append({"number": number, "refund_id": str(refund_id),
+                        "amount": invoice.reserved[str(refund_id)]})
+    plan.request_refunds(refunds, cmd.justification, cmd.requested_by)
+    if plan.open:
+        cancel_plan(work, plan, f"refunded: {cmd.justification}")
+    return plan.id
+
+
+def follow_invoice(work: Work, invoice: Invoice) -> None:
+    """INVOICE_OUTCOME_HOOKS["installment"]: the plan follows its installment's invoice."""
+    if invoice.origin_id is None:
+        return
+    work.get(InstallmentPlan, invoice.origin_id).follow_invoice(invoice)
+
+
+INVOICE_OUTCOME_HOOKS["installment"] = follow_invoice

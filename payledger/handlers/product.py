@@ -1,0 +1,108 @@
+"""Handlers of the product and coproduction commands, and the split rules a sale takes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from payledger.domain import commands as c
+from payledger.domain.affiliation import Affiliation
+from payledger.domain.envelope import current_envelope
+from payledger.domain.errors import NotFound, ValidationError
+from payledger.domain.product import Product, split_rules
+from payledger.domain.splits import SplitRules
+from payledger.handlers.lookup import find
+from payledger.handlers.registry import HANDLERS, Handler, handles
+from payledger.settings import Settings
+from payledger.work import Work
+
+ProductStep = Callable[[Product, Any], None]
+
+
+@handles(c.RegisterProduct)
+def register_product(work: Work, cmd: c.RegisterProduct, _: Settings) -> UUID:
+    account = work.actor.account
+    if find(work, Product, Product.create_id(account, cmd.product_id)) is not None:
+        raise ValidationError("product_id", f"product {cmd.product_id} is already registered")
+    product = Product.register(account, cmd.product_id, cmd.name, cmd.producer,
+                               cmd.affiliate_commission_bps)
+    return work.add(product).id
+
+
+def load_product(work: Work, product_id: str) -> Product:
+    found = find(work, Product, Product.create_id(work.actor.account, product_id))
+    if found is None:
+        raise NotFound(Product.KIND, product_id)
+    return found
+
+
+def on_product(kind: type[c.ProductCommand]) -> Callable[[ProductStep], Handler]:
+    """Register a handler that only calls one method of the command's product."""
+
+    def register(method: ProductStep) -> Handler:
+        def handler(work: Work, cmd: c.ProductCommand, _: Settings) -> UUID:
+            product = load_product(work, cmd.product_id)
+            method(product, cmd)
+            return product.id
+
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+@on_product(c.SetAffiliateCommission)
+def _commission(product: Product, cmd: c.SetAffiliateCommission) -> None:
+    product.set_affiliate_commission(cmd.bps)
+
+
+@on_product(c.InviteCoproducer)
+def _invite(product: Product, cmd: c.InviteCoproducer) -> None:
+    product.invite_coproducer(cmd.coproducer, cmd.bps, cmd.starts_at or product.now)
+
+
+@on_product(c.AcceptCoproduction)
+def _accept(product: Product, cmd: c.AcceptCoproduction) -> None:
+    product.accept_coproduction(cmd.coproducer)
+
+
+@on_product(c.DeclineCoproduction)
+def _decline(product: Product, cmd: c.DeclineCoproduction) -> None:
+    product.decline_coproduction(cmd.coproducer, cmd.reason)
+
+
+@on_product(c.EndCoproduction)
+def _end(product: Product, cmd: c.EndCoproduction) -> None:
+    product.end_coproduction(cmd.coproducer, cmd.reason)
+
+
+# -- the rules of a sale ---------------------------------------------------------------
+
+
+def rules_in_force(work: Work, cmd: c.CreateInvoice, settings: Settings) -> SplitRules:
+    """The split rules of a sale made now, read off its first item's product.
+
+    Coproducers: those accepted, started and not ended at the sale's instant. The
+    affiliate, when named, must be approved for that product at that instant. A product
+    never registered has no coproducers, and its producer is the account itself.
+    """
+    account = work.actor.account
+    at = current_envelope().at
+    product_id = cmd.items[0].product_id
+    product = find(work, Product, Product.create_id(account, product_id))
+    affiliate = None
+    if cmd.affiliate is not None:
+        affiliation = find(work, Affiliation,
+                           Affiliation.create_id(account, product_id, cmd.affiliate))
+        bps = affiliation.commission_at(at) if affiliation is not None else None
+        if bps is None:
+            raise ValidationError(
+                "affiliate", f"{cmd.affiliate} is not an approved affiliate of {product_id}")
+        affiliate = (cmd.affiliate, bps)
+    return split_rules(
+        producer=product.producer if product is not None else account,
+        coproducers=product.coproducers_at(at) if product is not None else [],
+        affiliate=affiliate, platform_fee_bps=settings.platform_fee_bps,
+        platform_fee_fixed=settings.platform_fee_fixed,
+    )

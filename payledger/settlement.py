@@ -1,0 +1,334 @@
+"""The settlement policy: balances follow the Ledger's invoices, exactly once.
+
+DESIGN.md §3: no hot aggregate on the payment path. A sale never waits on a balance;
+this process application follows the Ledger's notification log and turns each
+invoice event into balance events (`domain/balance.py`, rules in
+`domain/settlement_rules.py`, docs/money.md). The library's process recorder writes the
+balance events and the tracking position of the invoice event in one transaction, so
+a crash anywhere loses nothing and doubles nothing: a restart resumes after the last
+event whose balance events were written.
+
+Its store derives from the Ledger's (`--store`): on SQLite a file of its own beside
+the events (the core SQLite recorder has fixed table names), on PostgreSQL the same
+database and schema (tables named `settlement_*`). The balance commands users issue
+(withdrawals, bank account, adjustments, the time steps) run here too, through the
+same `execute` as the Ledger's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import singledispatchmethod
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, NotificationLog, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
+from eventsourcing.system import NotificationLogReader, ProcessApplication
+from eventsourcing.utils import get_topic
+
+from payledger.adapters.store import Store
+from payledger.commanding import CommandApplication
+from payledger.domain.balance import Balance
+from payledger.domain.envelope import Envelope, acting, current_envelope
+from payledger.domain.errors import Conflict
+from payledger.domain.invoice import Invoice
+from payledger.domain.permissions import Actor
+from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
+from payledger.domain.time import Clock
+from payledger.handlers.balance import BALANCE_HANDLERS, reserve_interval
+from payledger.ledger import Ledger
+from payledger.settings import Settings
+
+LEDGER = Ledger.name
+ACTOR = "settlement"
+NAMESPACE = UUID("5d0e3a4c-8f61-4c2b-b1a7-6e9f02d4c3b8")
+FOLLOWED = (Invoice.Paid, Invoice.Refunded, Invoice.ChargedBack,
+            Invoice.DisputeOpened, Invoice.DisputeWon)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sale:
+    """An invoice as the policy needs it, read from the Ledger up to one event."""
+
+    currency: str
+    method: str
+    splits: list[dict[str, Any]]
+    steps: list[int]  # money that left the sale before: refunds, chargebacks, in order
+
+
+def settlement_store(store: Store) -> Store:
+    if store.kind == "sqlite":
+        return dataclasses.replace(store, path=store.derived_path("settlement", ".db"))
+    return store
+
+
+class Settlement(CommandApplication, ProcessApplication[UUID]):
+    name = "settlement"
+    handlers = BALANCE_HANDLERS
+    topics = tuple(get_topic(cls) for cls in FOLLOWED)
+    pull_section_size = 500
+    cache_size = 10_000
+
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
+                 ledger: Ledger | None = None) -> None:
+        settings = settings or Settings.from_env()
+        self._loaded: dict[UUID, Balance] = {}  # one object per balance per event
+        self._owns_ledger = ledger is None
+        self.ledger = ledger if ledger is not None else Ledger(settings, clock=clock)
+        try:
+            super().__init__(settings, settlement_store(settings.store),
+                             clock=clock or self.ledger.clock)
+        except BaseException:
+            self._close_ledger()
+            raise
+        self.follow(LEDGER, self.ledger.notification_log)
+
+    def store_env(self, store: Store) -> dict[str, str]:
+        # Balances are read on every invoice event: keep them cached (the library copies
+        # a cached aggregate for each use and fast-forwards it from the store).
+        return {**store.env(self.name),
+                f"{self.name.upper()}_AGGREGATE_CACHE_MAXSIZE": str(self.cache_size)}
+
+    def follow(self, name: str, log: NotificationLog) -> None:
+        """Read the Ledger's log with the Ledger's own mapper (no second connection pool)."""
+        self.readers[name] = NotificationLogReader(log)
+        self.mappers[name] = self.ledger.mapper
+
+    def pull_notifications(
+        self, leader_name: str, start: int | None, stop: int | None = None, *,
+        inclusive_of_start: bool = True,
+    ) -> Iterator[Sequence[Notification]]:
+        """Pages of `pull_section_size` straight from the Ledger's recorder (its log
+        object serves sections of 10)."""
+        assert leader_name == LEDGER
+        while page := self.ledger.recorder.select_notifications(
+            start=start, limit=self.pull_section_size, stop=stop, topics=self.topics,
+            inclusive_of_start=inclusive_of_start,
+        ):
+            yield page
+            start, inclusive_of_start = page[-1].id, False
+
+    def close(self) -> None:
+        super().close()
+        self._close_ledger()
+
+    def _close_ledger(self) -> None:
+        if self._owns_ledger:
+            self.ledger.close()
+
+    # -- following the log ---------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """The id of the last Ledger notification processed (0 before the first)."""
+        return self.recorder.max_tracking_id(LEDGER) or 0
+
+    def catch_up(self) -> int:
+        """Process every new invoice event, a page at a time; return how many.
+
+        A write that loses to another writer (a withdrawal on the same balance, or
+        another settlement process) is not lost: the page is read again from the
+        tracking position, with the balances as they now stand.
+        """
+        processed = lost = 0
+        while True:
+            try:
+                for page in self.pull_notifications(LEDGER, start=self.position,
+                                                    inclusive_of_start=False):
+                    for domain_event, tracking in self.convert_notifications(LEDGER, page):
+                        self.process_event(domain_event, tracking)
+                        processed += 1
+            except IntegrityError:
+                lost += 1
+                if lost > self.settings.conflict_retries:
+                    raise Conflict(f"settlement: a concurrent write won {lost} times") from None
+                continue
+            return processed
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self._loaded = {}
+        try:
+            super().process_event(domain_event, tracking)
+        finally:
+            self._loaded = {}
+
+    @singledispatchmethod
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
+        """Events the settlement does not follow change no balance."""
+
+    @policy.register(Invoice.Paid)
+    def _paid(self, event: Invoice.Paid, processing_event: ProcessingEvent[UUID]) -> None:
+        sale = self._sale(event)
+        tz = self.settings.timezone
+        available_on = self.release_terms(sale.currency).available_on(sale.method, event.at, tz)
+        with self._acting(event):
+            for split in event.splits:
+                if split["amount"] > 0:
+                    balance = self._balance(split["party"], sale.currency, split["role"])
+                    balance.credit(event.originator_id, split["amount"], available_on,
+                                   event.paid_at, tz)
+                    processing_event.collect_events(balance)
+
+    @policy.register(Invoice.Refunded)
+    def _refunded(self, event: Invoice.Refunded, processing_event: ProcessingEvent[UUID]) -> None:
+        self._money_out(event, processing_event, "refund", str(event.refund_id))
+
+    @policy.register(Invoice.ChargedBack)
+    def _charged_back(
+        self, event: Invoice.ChargedBack, processing_event: ProcessingEvent[UUID]
+    ) -> None:
+        self._money_out(event, processing_event, "chargeback", "dispute lost")
+
+    @policy.register(Invoice.DisputeOpened)
+    def _dispute_opened(
+        self, event: Invoice.DisputeOpened, processing_event: ProcessingEvent[UUID]
+    ) -> None:
+        sale = self._sale(event)
+        left = remaining(self._stakes(sale), sale.steps)
+        with self._acting(event):
+            for split in sale.splits:
+                if left[split["party"]] > 0:
+                    balance = self._balance(split["party"], sale.currency, split["role"])
+                    balance.withhold(event.originator_id, left[split["party"]])
+                    processing_event.collect_events(balance)
+
+    @policy.register(Invoice.DisputeWon)
+    def _dispute_won(
+        self, event: Invoice.DisputeWon, processing_event: ProcessingEvent[UUID]
+    ) -> None:
+        sale = self._sale(event)
+        with self._acting(event):
+            for balance in self._existing(sale):
+                balance.reinstate(event.originator_id)
+                processing_event.collect_events(balance)
+
+    def _money_out(self, event: Any, processing_event: ProcessingEvent[UUID], cause: str,
+                   reference: str) -> None:
+        """A refund or a chargeback, shared by what each party still has at stake."""
+        sale = self._sale(event)
+        parts = shares(event.amount, remaining(self._stakes(sale), sale.steps))
+        with self._acting(event):
+            for split in sale.splits:
+                if parts[split["party"]] > 0:
+                    balance = self._balance(split["party"], sale.currency, split["role"])
+                    balance.debit(event.originator_id, parts[split["party"]], cause, reference)
+                    processing_event.collect_events(balance)
+            if cause == "chargeback":  # the dispute is over: what it held and did not take
+                for balance in self._existing(sale):
+                    balance.reinstate(event.originator_id)
+                    processing_event.collect_events(balance)
+
+    # -- reading the Ledger and the balances ---------------------------------------
+
+    def release_terms(self, currency: str) -> ReleaseTerms:
+        s = self.settings
+        return ReleaseTerms.preset(s.release_terms, currency).with_overrides(
+            card_days=s.release_card_days, pix_days=s.release_pix_days,
+            boleto_days=s.release_boleto_days)
+
+    def _stakes(self, sale: Sale) -> dict[str, int]:
+        return stakes(sale.splits, platform_refunds_fee=self.settings.refund_platform_fee)
+
+    def _sale(self, event: Any) -> Sale:
+        """The invoice's currency, method and splits, and the money that left it before
+        `event`: its own history up to `event`, so a replay decides the same."""
+        currency = method = ""
+        splits: list[dict[str, Any]] = []
+        steps: list[int] = []
+        history = self.ledger.events.get(event.originator_id, lte=event.originator_version)
+        for past in history:
+            if isinstance(past, Invoice.Created):
+                currency, method = past.currency, past.method
+            elif isinstance(past, Invoice.Paid):
+                splits = past.splits
+            elif (isinstance(past, Invoice.Refunded | Invoice.ChargedBack)
+                  and past.originator_version < event.originator_version):
+                steps.append(past.amount)
+        return Sale(currency=currency, method=method, splits=splits, steps=steps)
+
+    def _balance(self, party: str, currency: str, role: str) -> Balance:
+        """The party's balance, opened at its first credit."""
+        found = self._find(Balance.create_id(current_account(), party, currency))
+        if found is not None:
+            return found
+        opened = Balance.open(party, currency, platform=role == "platform",
+                              reserve_interval=reserve_interval(self.settings))
+        self._loaded[opened.id] = opened
+        return opened
+
+    def _existing(self, sale: Sale) -> Iterator[Balance]:
+        for split in sale.splits:
+            found = self._find(Balance.create_id(current_account(), split["party"],
+                                                 sale.currency))
+            if found is not None:
+                yield found
+
+    def _find(self, balance_id: UUID) -> Balance | None:
+        """The balance as this event has it so far (loaded once per event)."""
+        if balance_id not in self._loaded:
+            found = self._stored(balance_id)
+            if found is None:
+                return None
+            self._loaded[balance_id] = found
+        return self._loaded[balance_id]
+
+    def _stored(self, balance_id: UUID) -> Balance | None:
+        try:
+            found = self.repository.get(balance_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(found, Balance)
+        return found
+
+    @contextmanager
+    def _acting(self, event: Any) -> Iterator[Envelope]:
+        """The invoice event's envelope, passed on: same account, business instant and
+        correlation; caused by its command; a command id derived from the event, so a
+        replay writes the same."""
+        envelope = Envelope(
+            account=event.account, at=event.at, actor=ACTOR,
+            correlation_id=event.correlation_id, causation_id=event.command_id,
+            command_id=uuid5(NAMESPACE, f"{event.originator_id}/{event.originator_version}"),
+        )
+        with acting(envelope):
+            yield envelope
+
+    # -- queries -------------------------------------------------------------------
+
+    def balance(self, actor: Actor, party: str, currency: str) -> Balance:
+        """The party's balance in the actor's account (NotFound before its first credit)."""
+        return self.get(actor, Balance, Balance.create_id(actor.account, party, currency))
+
+    def balances(self) -> Iterator[Balance]:
+        """Every balance this store holds, of every account (for audits and tests)."""
+        seen: set[UUID] = set()
+        for page in self._pages():
+            for notification in page:
+                if notification.originator_id not in seen:
+                    seen.add(notification.originator_id)
+                    found = self._stored(notification.originator_id)
+                    if found is not None:
+                        yield found
+
+    def _pages(self) -> Iterator[list[Any]]:
+        start = 0
+        while page := self.recorder.select_notifications(
+            start=start, limit=1000, topics=("payledger:Balance.Opened",),
+            inclusive_of_start=False,
+        ):
+            yield list(page)
+            start = page[-1].id
+
+
+def current_account() -> str:
+    return current_envelope().account
+
+
+def open_settlement(settings: Settings | None = None, *, clock: Clock | None = None,
+                    ledger: Ledger | None = None) -> Settlement:
+    """The settlement of the store `settings` names; it follows `ledger` when given
+    (sharing its connections), otherwise a Ledger of its own that it closes."""
+    return Settlement(settings, clock=clock, ledger=ledger)

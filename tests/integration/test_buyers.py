@@ -1,0 +1,257 @@
+"""The buyer (Customer aggregate) through the Ledger on a SQLite file: linked by the
+commands that open what a buyer keeps, and support's email change reaching them.
+
+Installment plans and subscriptions are stood in for by `Keepsake`, a test-only
+aggregate with what `link_customer` and `ChangeBuyerEmail` rely on: a `change_email`
+method and an `open` flag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.domain import event
+
+from payledger.domain import commands as c
+from payledger.domain.buyer import Buyer
+from payledger.domain.commands.base import Command
+from payledger.domain.customer import Customer
+from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
+from payledger.domain.permissions import Actor, Permission
+from payledger.handlers import HANDLERS
+from payledger.handlers.customer import link_customer
+from payledger.ledger import Ledger
+from payledger.settings import Settings
+from payledger.work import Work
+from tests import factories as f
+from tests.integration.test_commands import refused_without_writing, written
+
+DOCUMENT = f.CUSTOMER["document"]
+
+
+class Keepsake(LedgerAggregate):
+    """A plan or subscription as far as the buyer is concerned."""
+
+    KIND = "Keepsake"
+
+    @event("Opened")
+    def __init__(self, id: UUID, customer: dict[str, Any], strict: bool) -> None:
+        self.customer = customer
+        self.strict = strict  # refuses changes once closed, without an `open` flag
+        self.closed = False
+
+    @property
+    def open(self) -> bool:
+        return self.strict or not self.closed
+
+    def close(self) -> None:
+        self._closed()
+
+    @event("Closed")
+    def _closed(self) -> None:
+        self.closed = True
+
+    def change_email(self, new_email: str) -> None:
+        if self.closed:
+            raise self.refuse("change the email", "it is closed")
+        self._email_changed(customer={**self.customer, "email": new_email})
+
+    @event("EmailChanged")
+    def _email_changed(self, customer: dict[str, Any]) -> None:
+        self.customer = customer
+
+
+class OpenKeepsake(Command):
+    permission = Permission.SELL
+    keepsake_id: UUID
+    customer: Customer
+    strict: bool = False
+
+
+class CloseKeepsake(Command):
+    permission = Permission.SELL
+    keepsake_id: UUID
+
+
+def _open(work: Work, cmd: OpenKeepsake, _: Settings) -> UUID:
+    customer = cmd.customer.to_dict()
+    keepsake = work.add(Keepsake(id=cmd.keepsake_id, customer=customer, strict=cmd.strict))
+    link_customer(work, customer, Keepsake.KIND, keepsake.id)
+    return keepsake.id
+
+
+def _close(work: Work, cmd: CloseKeepsake, _: Settings) -> UUID:
+    keepsake = work.get(Keepsake, cmd.keepsake_id)
+    keepsake.close()
+    return keepsake.id
+
+
+@pytest.fixture(autouse=True)
+def keepsake_commands() -> Any:
+    HANDLERS[OpenKeepsake] = _open
+    HANDLERS[CloseKeepsake] = _close
+    yield
+    del HANDLERS[OpenKeepsake], HANDLERS[CloseKeepsake]
+
+
+@pytest.fixture
+def support() -> Actor:
+    return Actor.preset("support", id="support-1", account="acct-1")
+
+
+def open_keepsake(ledger: Ledger, actor: Actor, **customer: Any) -> UUID:
+    keepsake_id = uuid4()
+    ledger.execute(actor, OpenKeepsake(keepsake_id=keepsake_id,
+                                       customer={**f.CUSTOMER, **customer}))
+    return keepsake_id
+
+
+def buyer(ledger: Ledger, account: str = "acct-1") -> Buyer:
+    return ledger.load(Buyer, Buyer.create_id(account, DOCUMENT))
+
+
+def change(ledger: Ledger, actor: Actor, current: str = "ana@example.com",
+           new: str = "ana.new@example.com", document: str = "111.444.777-35") -> Any:
+    return ledger.execute(actor, c.ChangeBuyerEmail(document=document, current_email=current,
+                                                    new_email=new))
+
+
+# -- linking ---------------------------------------------------------------------------------
+
+
+def test_the_first_purchase_registers_the_buyer_and_later_ones_link(sqlite_ledger, checkout):
+    first = open_keepsake(sqlite_ledger, checkout)
+    second = open_keepsake(sqlite_ledger, checkout, phone="+5511988880000")
+    found = buyer(sqlite_ledger)
+    assert found.links == {str(first): "Keepsake", str(second): "Keepsake"}
+    assert found.customer["phone"] == "+5511988880000"  # the latest details are kept
+    topics = [s.topic.split(".")[-1] for s in sqlite_ledger.stored_events(found.id)]
+    assert topics == ["Registered", "Linked", "DetailsUpdated", "Linked"]
+
+
+def test_a_buyer_without_a_document_is_not_linked(sqlite_ledger, checkout):
+    before = written(sqlite_ledger)
+    open_keepsake(sqlite_ledger, checkout, country="US", document=None)
+    assert written(sqlite_ledger) == before + 1  # the keepsake only
+
+
+def test_buyers_belong_to_their_account(sqlite_ledger, checkout):
+    open_keepsake(sqlite_ledger, checkout)
+    elsewhere = Actor.preset("checkout", id="checkout", account="acct-2")
+    open_keepsake(sqlite_ledger, elsewhere)
+    assert buyer(sqlite_ledger).id != buyer(sqlite_ledger, "acct-2").id
+    assert len(buyer(sqlite_ledger, "acct-2").links) == 1
+
+
+def test_two_first_purchases_racing_both_link(sqlite_url, clock, checkout, monkeypatch):
+    """The loser of the race to register the buyer retries and links to the winner's."""
+    loser = Ledger(Settings(store_url=sqlite_url), clock=clock)
+    rival = Ledger(Settings(store_url=sqlite_url), clock=clock)
+    try:
+        theirs, ours = uuid4(), uuid4()
+        saves: list[int] = []
+        real_save = loser.save
+
+        def save(*objs: Any, **kwargs: Any) -> Any:
+            saves.append(len(saves) + 1)
+            if len(saves) == 1:
+                rival.execute(checkout, OpenKeepsake(keepsake_id=theirs, customer=f.CUSTOMER))
+            return real_save(*objs, **kwargs)
+
+        monkeypatch.setattr(loser, "save", save)
+        receipt = loser.execute(checkout, OpenKeepsake(keepsake_id=ours, customer=f.CUSTOMER))
+        assert saves == [1, 2]
+        assert receipt.events == 2  # the keepsake and the link: the buyer existed by then
+        assert buyer(loser).links == {str(theirs): "Keepsake", str(ours): "Keepsake"}
+    finally:
+        rival.close()
+        loser.close()
+
+
+# -- support changes the email ----------------------------------------------------------------
+
+
+def test_the_change_reaches_every_open_plan_and_subscription(sqlite_ledger, checkout, support):
+    kept = [open_keepsake(sqlite_ledger, checkout) for _ in range(2)]
+    closed = open_keepsake(sqlite_ledger, checkout)
+    strict = uuid4()
+    sqlite_ledger.execute(checkout, OpenKeepsake(keepsake_id=strict, customer=f.CUSTOMER,
+                                                 strict=True))
+    for keepsake_id in (closed, strict):
+        sqlite_ledger.execute(checkout, CloseKeepsake(keepsake_id=keepsake_id))
+
+    receipt = change(sqlite_ledger, support, current="ANA@example.com")
+
+    assert receipt.aggregate_id == buyer(sqlite_ledger).id
+    assert receipt.events == 3  # the buyer's and the two open keepsakes'
+    assert buyer(sqlite_ledger).email == "ana.new@example.com"
+    for keepsake_id in kept:
+        assert sqlite_ledger.load(Keepsake, keepsake_id).customer["email"] == (
+            "ana.new@example.com")
+    for keepsake_id in (closed, strict):
+        assert sqlite_ledger.load(Keepsake, keepsake_id).customer["email"] == "ana@example.com"
+    stored = [s for s in sqlite_ledger.stored_events(kept[0])]
+    assert stored[-1].topic.endswith("EmailChanged")
+
+
+@pytest.mark.parametrize(
+    ("details", "field"),
+    [
+        ({"current": "someone@example.com"}, "current_email"),
+        ({"document": "529.982.247-25"}, "document"),  # a valid CPF of nobody here
+        ({"new": "ana@example.com"}, "new_email"),
+    ],
+)
+def test_a_change_without_the_matching_details_is_refused(
+    sqlite_ledger, checkout, support, details, field
+):
+    keepsake_id = open_keepsake(sqlite_ledger, checkout)
+    error = refused_without_writing(sqlite_ledger, ValidationError,
+                                    lambda: change(sqlite_ledger, support, **details))
+    assert error.field == field
+    assert sqlite_ledger.load(Keepsake, keepsake_id).customer["email"] == "ana@example.com"
+
+
+def test_a_buyer_of_another_account_is_unknown(sqlite_ledger, checkout):
+    open_keepsake(sqlite_ledger, checkout)
+    intruder = Actor.preset("support", id="support-2", account="acct-2")
+    error = refused_without_writing(sqlite_ledger, ValidationError,
+                                    lambda: change(sqlite_ledger, intruder))
+    assert error.field == "document"
+
+
+@pytest.mark.parametrize("preset", ["checkout", "technical", "financial", "affiliate_manager"])
+def test_only_support_and_the_owner_change_an_email(sqlite_ledger, checkout, owner, preset):
+    open_keepsake(sqlite_ledger, checkout)
+    actor = Actor.preset(preset, id=f"{preset}-1", account="acct-1")
+    error = refused_without_writing(sqlite_ledger, Forbidden, lambda: change(sqlite_ledger, actor))
+    assert "change_buyer_email" in str(error)
+    assert change(sqlite_ledger, owner).events == 2
+
+
+def test_a_keepsake_that_refuses_keeps_the_old_email_and_the_rest_change(
+    sqlite_ledger, checkout, support
+):
+    strict = uuid4()
+    sqlite_ledger.execute(checkout, OpenKeepsake(keepsake_id=strict, customer=f.CUSTOMER,
+                                                 strict=True))
+    sqlite_ledger.execute(checkout, CloseKeepsake(keepsake_id=strict))
+    with pytest.raises(InvalidTransition):  # what the keepsake does on its own
+        sqlite_ledger.load(Keepsake, strict).change_email("x@example.com")
+    assert change(sqlite_ledger, support).events == 1  # the buyer only
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"document": "123"}, "document"), ({"current_email": "nope"}, "current_email"),
+     ({"new_email": "a@b"}, "new_email")],
+)
+def test_bad_input_names_its_field(fields, field):
+    base = {"document": DOCUMENT, "current_email": "a@example.com",
+            "new_email": "b@example.com"}
+    with pytest.raises(ValidationError) as caught:
+        c.ChangeBuyerEmail(**{**base, **fields})
+    assert caught.value.field == field

@@ -1,0 +1,423 @@
+"""The settlement through the Ledger and the Settlement on a real store: balances follow
+invoices exactly once, balance commands run on the Settlement with the Ledger's
+authorization, envelope, idempotency and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from payledger.domain import commands as c
+from payledger.domain.balance import Balance
+from payledger.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationError
+from payledger.domain.permissions import Actor
+from payledger.ledger import Ledger
+from payledger.settings import Settings
+from payledger.settlement import Settlement, open_settlement
+from tests import factories as f
+from tests.conftest import START
+
+DAY = timedelta(days=1)
+PARTIES = ("platform", "affiliate-1", "coproducer-1", "producer-1")
+SHARES = {"platform": 1_090, "affiliate-1": 2_673, "coproducer-1": 1_559, "producer-1": 4_678}
+BANK: dict[str, Any] = {"bank": "341", "branch": "0001", "number": "12345-6",
+                        "holder_name": "Bia Lima", "holder_document": "111.444.777-35"}
+
+
+@pytest.fixture
+def settlement(sqlite_ledger: Ledger) -> Iterator[Settlement]:
+    app = open_settlement(sqlite_ledger.settings, ledger=sqlite_ledger)
+    yield app
+    app.close()
+
+
+def sell(ledger: Ledger, checkout: Actor, method: str = "card", price: int = 10_000,
+         **extra: Any) -> UUID:
+    invoice_id = ledger.execute(checkout, f.create_invoice(method, price, **extra)).aggregate_id
+    if method == "card":
+        ledger.execute(checkout, c.RequestCharge(invoice_id=invoice_id))
+        ledger.execute(checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="A-1"))
+    elif method == "pix":
+        ledger.execute(checkout, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
+        ledger.execute(checkout, c.RecordPayment(invoice_id=invoice_id, reference="E2E-1"))
+    else:
+        due = ledger.clock.now() + 3 * DAY
+        ledger.execute(checkout, c.IssueBoleto(invoice_id=invoice_id,
+                                               digitable_line=f.BOLETO_LINE, due_at=due))
+        ledger.execute(checkout, c.RecordPayment(invoice_id=invoice_id, reference="BOL-1"))
+    return invoice_id
+
+
+def refund(ledger: Ledger, checkout: Actor, owner: Actor, invoice_id: UUID,
+           amount: int | None = None) -> UUID:
+    refund_id = ledger.execute(checkout, f.request_refund(
+        invoice_id, amount, requested_by="support")).aggregate_id
+    ledger.execute(owner, c.ApproveRefund(refund_id=refund_id))
+    ledger.execute(checkout, c.SendRefund(refund_id=refund_id, gateway_reference="GW-1"))
+    ledger.execute(checkout, c.SucceedRefund(refund_id=refund_id))
+    return refund_id
+
+
+def balance(settlement: Settlement, owner: Actor, party: str = "producer-1") -> Balance:
+    return settlement.balance(owner, party, "BRL")
+
+
+def holding(settlement: Settlement, owner: Actor) -> dict[str, int]:
+    return {p: balance(settlement, owner, p).holding for p in PARTIES}
+
+
+def release(settlement: Settlement, checkout: Actor, owner: Actor, party: str = "producer-1",
+            at: datetime | None = None) -> None:
+    balance_id = balance(settlement, owner, party).id
+    settlement.execute(checkout, c.ReleaseFunds(balance_id=balance_id, at=at))
+
+
+# -- credits and release -----------------------------------------------------------------
+
+
+def test_a_paid_sale_credits_each_party_its_split_once(ledger, clock, checkout, owner):
+    settlement = open_settlement(ledger.settings, ledger=ledger)
+    try:
+        invoice_id = sell(ledger, checkout)
+        assert settlement.catch_up() == 1
+        assert settlement.catch_up() == 0
+        for party, amount in SHARES.items():
+            found = balance(settlement, owner, party)
+            assert (found.pending, found.available) == (amount, 0)
+            assert found.receivables[str(invoice_id)]["available_on"] == datetime(
+                2026, 3, 17, 3, tzinfo=START.tzinfo)  # D+15, local midnight
+            assert settlement.broken_links(found.id) == []
+        restarted = open_settlement(ledger.settings, ledger=ledger)
+        assert restarted.catch_up() == 0
+        restarted.close()
+    finally:
+        settlement.close()
+
+
+def test_balance_events_carry_the_invoice_events_envelope(sqlite_ledger, settlement, checkout,
+                                                          owner):
+    invoice_id = sell(sqlite_ledger, checkout)
+    paid = sqlite_ledger.stored_events(invoice_id)
+    paid_state = sqlite_ledger.mapper.transcoder.decode(list(paid)[-1].state)
+    settlement.catch_up()
+    found = balance(settlement, owner)
+    states = [settlement.mapper.transcoder.decode(s.state)
+              for s in settlement.stored_events(found.id)]
+    assert [s["actor"] for s in states] == ["settlement", "settlement"]
+    assert {s["causation_id"] for s in states} == {paid_state["command_id"]}
+    assert {s["correlation_id"] for s in states} == {paid_state["correlation_id"]}
+    assert {s["at"] for s in states} == {paid_state["at"]}
+    assert {s["account"] for s in states} == {"acct-1"}
+
+
+@pytest.mark.parametrize(("method", "days"), [("card", 15), ("pix", 8), ("boleto", 2)])
+def test_release_terms_by_method(sqlite_ledger, settlement, clock, checkout, owner, method,
+                                 days):
+    sell(sqlite_ledger, checkout, method)
+    settlement.catch_up()
+    due = balance(settlement, owner).next_release_at
+    assert due is not None
+    assert due.date() == (START + days * DAY).date()
+    with pytest.raises(InvalidTransition, match="no receivable has matured"):
+        release(settlement, checkout, owner, at=due - timedelta(seconds=1))
+    release(settlement, checkout, owner, at=due)
+    found = balance(settlement, owner)
+    assert (found.pending, found.available) == (0, SHARES["producer-1"])
+
+
+def test_release_terms_follow_the_settings(tmp_path, clock, checkout, owner):
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/events.db", release_terms="hotmart",
+                        release_pix_days=3)
+    ledger = Ledger(settings, clock=clock)
+    settlement = open_settlement(settings, ledger=ledger)
+    try:
+        sell(ledger, checkout, "card")
+        sell(ledger, checkout, "pix")
+        settlement.catch_up()
+        days = sorted((r["available_on"] - START).days
+                      for r in balance(settlement, owner).receivables.values())
+        assert days == [2, 29]  # local midnights of D+3 and D+30 (03:00 UTC)
+    finally:
+        settlement.close()
+        ledger.close()
+
+
+# -- refunds and withdrawals ---------------------------------------------------------------
+
+
+def test_a_refund_after_a_withdrawal_makes_a_balance_negative_and_blocks_the_next(
+    sqlite_ledger, settlement, clock, checkout, owner
+):
+    financial = Actor.preset("financial", id="fin-1", account="acct-1")
+    first = sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    clock.advance(16 * DAY)
+    release(settlement, checkout, owner)
+    producer = balance(settlement, owner).id
+    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+                                                  bank_account=BANK))
+    receipt = settlement.execute(financial, c.RequestWithdrawal(balance_id=producer,
+                                                                amount=4_678))
+    withdrawal_id = UUID(str(next(iter(balance(settlement, owner).withdrawals))))
+    settlement.execute(checkout, c.PayWithdrawal(balance_id=receipt.aggregate_id,
+                                                 withdrawal_id=withdrawal_id, reference="TED"))
+    sell(sqlite_ledger, checkout)  # a second sale, still pending
+    refund(sqlite_ledger, checkout, owner, first)
+    settlement.catch_up()
+    found = balance(settlement, owner)
+    assert (found.pending, found.available, found.withdrawn) == (4_678, -4_678, 4_678)
+    with pytest.raises(InvalidTransition) as caught:
+        settlement.execute(financial, c.RequestWithdrawal(balance_id=producer, amount=1))
+    assert caught.value.state == "negative"
+    assert holding(settlement, owner)["platform"] == 1_090  # the fee of the second sale
+
+
+def test_a_partial_refund_is_shared_by_the_parties_shares(sqlite_ledger, settlement, checkout,
+                                                          owner):
+    invoice_id = sell(sqlite_ledger, checkout)
+    refund(sqlite_ledger, checkout, owner, invoice_id, 2_500)
+    refund(sqlite_ledger, checkout, owner, invoice_id, 2_500)
+    settlement.catch_up()
+    left = holding(settlement, owner)
+    assert sum(left.values()) == 5_000
+    assert all(abs(left[p] - SHARES[p] // 2) <= 1 for p in PARTIES)
+    refund(sqlite_ledger, checkout, owner, invoice_id)  # the rest
+    settlement.catch_up()
+    assert holding(settlement, owner) == dict.fromkeys(PARTIES, 0)
+
+
+def test_the_platform_may_keep_its_fee_on_refunds(tmp_path, clock, checkout, owner):
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/events.db", refund_platform_fee=False)
+    ledger = Ledger(settings, clock=clock)
+    settlement = open_settlement(settings, ledger=ledger)
+    try:
+        invoice_id = sell(ledger, checkout)
+        refund(ledger, checkout, owner, invoice_id)
+        settlement.catch_up()
+        left = holding(settlement, owner)
+        assert left["platform"] == 1_090
+        assert sum(left.values()) == 0
+        assert all(left[p] < 0 for p in PARTIES if p != "platform")
+    finally:
+        settlement.close()
+        ledger.close()
+
+
+def test_withdrawals_paid_failed_canceled(sqlite_ledger, settlement, clock, checkout, owner):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    clock.advance(16 * DAY)
+    release(settlement, checkout, owner)
+    producer = balance(settlement, owner).id
+    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+                                                  bank_account=BANK))
+    ids = [uuid4() for _ in range(3)]
+    for withdrawal_id in ids:
+        settlement.execute(owner, c.RequestWithdrawal(balance_id=producer, amount=1_000,
+                                                      withdrawal_id=withdrawal_id))
+    settlement.execute(checkout, c.PayWithdrawal(balance_id=producer, withdrawal_id=ids[0],
+                                                 reference="TED-1"))
+    settlement.execute(checkout, c.FailWithdrawal(balance_id=producer, withdrawal_id=ids[1],
+                                                  reason="account closed"))
+    settlement.execute(owner, c.CancelWithdrawal(balance_id=producer, withdrawal_id=ids[2],
+                                                 reason="changed my mind"))
+    found = balance(settlement, owner)
+    assert (found.available, found.in_flight, found.withdrawn) == (3_678, 0, 1_000)
+    with pytest.raises(InvalidTransition) as caught:
+        settlement.execute(checkout, c.PayWithdrawal(balance_id=producer, withdrawal_id=ids[0],
+                                                     reference="TED-1"))
+    assert (caught.value.kind, caught.value.state) == ("Withdrawal", "paid")
+
+
+def test_a_repeated_withdrawal_key_withdraws_once(sqlite_ledger, settlement, clock, checkout,
+                                                  owner):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    clock.advance(16 * DAY)
+    release(settlement, checkout, owner)
+    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+                                                  bank_account=BANK))
+    ask = c.RequestWithdrawal(balance_id=balance(settlement, owner).id, amount=1_000,
+                              idempotency_key="w-1")
+    first = settlement.execute(owner, ask)
+    again = settlement.execute(owner, ask)
+    assert (again.repeated, again.command_id) == (True, first.command_id)
+    assert balance(settlement, owner).in_flight == 1_000
+
+
+def test_the_reserve_limits_withdrawals(sqlite_ledger, settlement, clock, checkout, owner):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    clock.advance(16 * DAY)
+    release(settlement, checkout, owner)
+    producer = balance(settlement, owner).id
+    settlement.execute(checkout, c.RecomputeReserve(balance_id=producer))
+    assert balance(settlement, owner).reserved == 187  # 4% of 4_678
+    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+                                                  bank_account=BANK))
+    with pytest.raises(ValidationError, match="4491"):
+        settlement.execute(owner, c.RequestWithdrawal(balance_id=producer, amount=4_492))
+    settlement.execute(owner, c.RequestWithdrawal(balance_id=producer, amount=4_491))
+
+
+def test_a_bank_account_may_be_set_before_the_first_sale(sqlite_ledger, settlement, checkout,
+                                                         owner):
+    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+                                                  bank_account=BANK))
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    found = balance(settlement, owner)
+    assert (found.document, found.pending) == ("11144477735", 4_678)
+    foreign = {**BANK, "holder_document": "52998224725"}
+    with pytest.raises(InvalidTransition, match="not the party's own"):
+        settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+                                                      bank_account=foreign))
+
+
+def test_a_bad_bank_account_is_refused_by_field():
+    with pytest.raises(ValidationError) as caught:
+        c.ChangeBankAccount(party="p", currency="BRL",
+                            bank_account={**BANK, "holder_document": "123"})
+    assert caught.value.field == "bank_account.holder_document"
+    with pytest.raises(ValidationError) as caught:
+        c.AdjustBalance(balance_id=uuid4(), amount=0, reason="x")
+    assert caught.value.field == "amount"
+
+
+# -- disputes ----------------------------------------------------------------------------
+
+
+def test_a_dispute_withholds_then_won_reinstates(sqlite_ledger, settlement, clock, checkout,
+                                                 owner):
+    invoice_id = sell(sqlite_ledger, checkout)
+    sqlite_ledger.execute(checkout, c.OpenDispute(invoice_id=invoice_id, reason="fraud",
+                                                  respond_by=clock.now() + 7 * DAY))
+    settlement.catch_up()
+    assert [balance(settlement, owner, p).disputed for p in PARTIES] == list(SHARES.values())
+    sqlite_ledger.execute(checkout, c.WinDispute(invoice_id=invoice_id))
+    settlement.catch_up()
+    found = balance(settlement, owner)
+    assert (found.pending, found.disputed) == (4_678, 0)
+
+
+def test_a_lost_dispute_is_charged_back(sqlite_ledger, settlement, clock, checkout, owner):
+    invoice_id = sell(sqlite_ledger, checkout)
+    refund(sqlite_ledger, checkout, owner, invoice_id, 4_000)
+    sqlite_ledger.execute(checkout, c.OpenDispute(invoice_id=invoice_id, reason="fraud",
+                                                  respond_by=clock.now() + 7 * DAY))
+    sqlite_ledger.execute(checkout, c.LoseDispute(invoice_id=invoice_id))
+    settlement.catch_up()
+    assert holding(settlement, owner) == dict.fromkeys(PARTIES, 0)
+    assert all(not balance(settlement, owner, p).holds for p in PARTIES)
+
+
+# -- the two applications ----------------------------------------------------------------
+
+
+def test_each_application_refuses_the_others_commands(sqlite_ledger, settlement, owner):
+    with pytest.raises(ValidationError, match="not a command of payledger"):
+        sqlite_ledger.execute(owner, c.AdjustBalance(balance_id=uuid4(), amount=1, reason="x"))
+    with pytest.raises(ValidationError, match="not a command of settlement"):
+        settlement.execute(owner, f.create_invoice())
+
+
+@pytest.mark.parametrize(("preset", "command"), [
+    ("support", lambda b: c.RequestWithdrawal(balance_id=b, amount=1)),
+    ("financial", lambda b: c.ChangeBankAccount(party="producer-1", currency="BRL",
+                                                bank_account=BANK)),
+    ("financial", lambda b: c.AdjustBalance(balance_id=b, amount=1, reason="x")),
+    ("checkout", lambda b: c.CancelWithdrawal(balance_id=b, withdrawal_id=uuid4(), reason="x")),
+])
+def test_balance_commands_need_their_permission(sqlite_ledger, settlement, checkout, owner,
+                                                preset, command):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    actor = Actor.preset(preset, id="someone", account="acct-1")
+    with pytest.raises(Forbidden):
+        settlement.execute(actor, command(balance(settlement, owner).id))
+
+
+def test_an_actor_of_another_account_cannot_see_or_touch_a_balance(sqlite_ledger, settlement,
+                                                                   checkout, owner):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    producer = balance(settlement, owner).id
+    stranger = Actor.preset("owner", id="owner-2", account="acct-2")
+    with pytest.raises(NotFound):
+        balance(settlement, stranger)
+    with pytest.raises(Forbidden):
+        settlement.execute(stranger, c.AdjustBalance(balance_id=producer, amount=1, reason="x"))
+    with pytest.raises(Forbidden):
+        settlement.get(stranger, Balance, producer)
+
+
+def test_a_write_that_loses_to_a_withdrawal_is_processed_again(
+    sqlite_ledger, settlement, clock, checkout, owner, monkeypatch
+):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    producer = balance(settlement, owner).id
+    sell(sqlite_ledger, checkout)
+    rival = open_settlement(settlement.settings, ledger=sqlite_ledger)
+    original = Settlement.__dict__["policy"]  # the singledispatchmethod itself
+    raced: list[bool] = []
+
+    def racing_policy(self, domain_event, processing_event):
+        # the balance is loaded and credited ...
+        original.__get__(self, Settlement)(domain_event, processing_event)
+        if not raced:  # ... and an adjustment is saved before the policy's write
+            raced.append(True)
+            rival.execute(owner, c.AdjustBalance(balance_id=producer, amount=7, reason="x"))
+
+    monkeypatch.setattr(Settlement, "policy", racing_policy)
+    assert settlement.catch_up() == 1
+    rival.close()
+    found = balance(settlement, owner)
+    assert (found.pending, found.available) == (2 * 4_678, 7)
+    topics = [s.topic.split(".")[-1] for s in settlement.stored_events(producer)]
+    assert topics == ["Opened", "Credited", "Adjusted", "Credited"]  # the credit lost, then won
+
+
+def test_a_crash_before_the_write_loses_and_doubles_nothing(sqlite_ledger, settlement, clock,
+                                                            checkout, owner, monkeypatch):
+    for _ in range(5):
+        sell(sqlite_ledger, checkout)
+    original = Settlement._record
+    calls: list[int] = []
+
+    def crash_on_third(self, processing_event):
+        calls.append(1)
+        if len(calls) == 3:
+            raise SystemExit("killed between reading an event and writing its balances")
+        return original(self, processing_event)
+
+    monkeypatch.setattr(Settlement, "_record", crash_on_third)
+    with pytest.raises(SystemExit):
+        settlement.catch_up()
+    monkeypatch.setattr(Settlement, "_record", original)
+    assert balance(settlement, owner).pending == 2 * 4_678
+    restarted = open_settlement(settlement.settings, ledger=sqlite_ledger)
+    assert restarted.catch_up() == 3
+    assert balance(restarted, owner).pending == 5 * 4_678
+    restarted.close()
+
+
+def test_balances_lists_every_balance(sqlite_ledger, settlement, checkout):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    assert sorted(b.party for b in settlement.balances()) == sorted(PARTIES)
+
+
+def test_balances_live_in_the_settlements_own_file(sqlite_ledger, settlement, checkout,
+                                                   tmp_path):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    assert (tmp_path / "events.settlement.db").exists()
+    topics = {n.topic for n in sqlite_ledger.recorder.select_notifications(None, 1000)}
+    assert not [t for t in topics if t.startswith("payledger:Balance")]
+    assert settlement.recorder.max_notification_id() == 8  # Opened and Credited, 4 parties

@@ -1,0 +1,357 @@
+"""Subscriptions through the Ledger on a SQLite file, with a simulated clock.
+
+The time-driven steps (period end, retry, expiry) are executed here by hand at the
+instants the subscription names; the gateway's outcomes are reported on the cycles'
+invoices (ApproveCard, DeclineCard), and the subscription follows them in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from payledger.domain import commands as c
+from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
+from payledger.domain.invoice import Invoice
+from payledger.domain.permissions import Actor
+from payledger.domain.subscription import Subscription
+from payledger.domain.time import SimulatedClock
+from payledger.ledger import Ledger
+from payledger.settings import Settings
+from tests import factories as f
+from tests.conftest import START
+
+PLAN: dict[str, Any] = {"plan_id": "monthly", "product_id": "course-1", "price": 4_990,
+                        "currency": "BRL", "interval_months": 1}
+
+
+def written(ledger: Ledger) -> int:
+    return ledger.recorder.max_notification_id() or 0
+
+
+def subscribe(ledger: Ledger, actor: Actor, **plan: Any) -> Subscription:
+    command = c.CreateSubscription(customer=f.CUSTOMER, plan={**PLAN, **plan},
+                                   payment_method="card-tok-1", split=f.SPLIT)
+    return ledger.load(Subscription, ledger.execute(actor, command).aggregate_id)
+
+
+def sub_of(ledger: Ledger, sub: Subscription) -> Subscription:
+    return ledger.load(Subscription, sub.id)
+
+
+def invoice(ledger: Ledger, invoice_id: UUID | None) -> Invoice:
+    assert invoice_id is not None
+    return ledger.load(Invoice, invoice_id)
+
+
+def topics(ledger: Ledger, aggregate_id: UUID) -> list[str]:
+    return [s.topic.split(".")[-1] for s in ledger.stored_events(aggregate_id)]
+
+
+class Gateway:
+    """Plays the host: runs the time-driven steps when due and reports card outcomes."""
+
+    def __init__(self, ledger: Ledger, checkout: Actor, clock: SimulatedClock) -> None:
+        self.ledger = ledger
+        self.checkout = checkout
+        self.clock = clock
+
+    def at(self, instant: datetime, command: c.Command) -> None:
+        self.clock.set(max(instant, self.clock.now()))
+        self.ledger.execute(self.checkout, command)
+
+    def approve(self, sub: Subscription) -> Subscription:
+        sub = sub_of(self.ledger, sub)
+        self.ledger.execute(self.checkout, c.ApproveCard(
+            invoice_id=sub.open_invoice_id, authorization_code="AUTH"))
+        return sub_of(self.ledger, sub)
+
+    def decline(self, sub: Subscription) -> Subscription:
+        sub = sub_of(self.ledger, sub)
+        self.ledger.execute(self.checkout, c.DeclineCard(
+            invoice_id=sub.open_invoice_id, reason="insufficient funds"))
+        return sub_of(self.ledger, sub)
+
+    def renew(self, sub: Subscription) -> Subscription:
+        sub = sub_of(self.ledger, sub)
+        self.at(sub.period_end, c.RenewSubscription(subscription_id=sub.id))
+        return sub_of(self.ledger, sub)
+
+    def retry(self, sub: Subscription) -> Subscription:
+        sub = sub_of(self.ledger, sub)
+        assert sub.retry_at is not None
+        self.at(sub.retry_at, c.RetryRenewal(subscription_id=sub.id))
+        return sub_of(self.ledger, sub)
+
+    def fail_cycle(self, sub: Subscription) -> Subscription:
+        """The renewal and each retry declined, the retries run when due."""
+        sub = self.decline(sub)
+        while sub.retry_at is not None:
+            sub = self.decline(self.retry(sub))
+        return sub
+
+
+@pytest.fixture
+def gateway(sqlite_ledger: Ledger, checkout: Actor, clock: SimulatedClock) -> Gateway:
+    return Gateway(sqlite_ledger, checkout, clock)
+
+
+@pytest.fixture
+def support() -> Actor:
+    return Actor.preset("support", id="support-1", account="acct-1")
+
+
+# -- the sale -------------------------------------------------------------------------------
+
+
+def test_a_sale_creates_the_subscription_and_charges_its_first_invoice_at_once(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway,
+) -> None:
+    sub = subscribe(sqlite_ledger, checkout)
+    first = invoice(sqlite_ledger, sub.open_invoice_id)
+    commands = {sqlite_ledger.mapper.transcoder.decode(n.state)["command_id"]
+                for n in sqlite_ledger.recorder.select_notifications(start=1, limit=100)}
+    assert len(commands) == 1  # one transaction: subscription, invoice, buyer
+    assert (sub.status, sub.cycle, sub.period_start, sub.charge_day) == (
+        "incomplete", 1, START, 2)
+    assert (first.status, first.origin, first.origin_id, first.total, first.method) == (
+        "open", "subscription", sub.id, 4_990, "card")
+    assert (first.items[0]["description"], first.warranty_days) == ("monthly, cycle 1", 7)
+    assert topics(sqlite_ledger, first.id) == ["Created", "ChargeRequested"]
+    sub = gateway.approve(sub)
+    assert (sub.status, sub.paid_cycles, sub.open_invoice_id) == ("active", 1, None)
+    assert topics(sqlite_ledger, sub.id) == ["Created", "CyclePaid"]
+
+
+def test_a_trial_starts_without_an_invoice_and_the_trials_end_charges(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway,
+) -> None:
+    sub = subscribe(sqlite_ledger, checkout, trial_days=7)
+    assert (sub.status, sub.open_invoice_id, sub.period_end) == (
+        "trialing", None, START + timedelta(days=7))
+    sub = gateway.renew(sub)
+    renewal = invoice(sqlite_ledger, sub.open_invoice_id)
+    assert (renewal.status, renewal.warranty_days, renewal.attempts) == ("open", 0, 1)
+    sub = gateway.approve(sub)
+    assert (sub.status, sub.cycle, sub.paid_cycles) == ("active", 1, 1)
+
+
+def test_an_unpaid_first_charge_expires_the_subscription_and_voids_its_invoice(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway,
+) -> None:
+    sub = subscribe(sqlite_ledger, checkout)
+    gateway.decline(sub)  # left to the checkout: still incomplete
+    assert sub_of(sqlite_ledger, sub).status == "incomplete"
+    command = c.ExpireSubscription(subscription_id=sub.id,
+                                   at=START + timedelta(hours=23) - timedelta(seconds=1))
+    before = written(sqlite_ledger)
+    with pytest.raises(InvalidTransition):
+        sqlite_ledger.execute(checkout, command)
+    assert written(sqlite_ledger) == before
+    gateway.at(START + timedelta(hours=23), c.ExpireSubscription(subscription_id=sub.id))
+    assert sub_of(sqlite_ledger, sub).status == "expired"
+    assert invoice(sqlite_ledger, sub.open_invoice_id).status == "void"
+    before = written(sqlite_ledger)
+    with pytest.raises(InvalidTransition):  # a late approval finds nothing to pay
+        sqlite_ledger.execute(checkout, c.ApproveCard(invoice_id=sub.open_invoice_id,
+                                                      authorization_code="LATE"))
+    assert written(sqlite_ledger) == before
+
+
+# -- renewals and dunning -------------------------------------------------------------------
+
+
+def test_a_renewal_invoice_is_charged_retried_and_paid(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway,
+) -> None:
+    sub = gateway.approve(subscribe(sqlite_ledger, checkout))
+    sub = gateway.renew(sub)
+    renewal = invoice(sqlite_ledger, sub.open_invoice_id)
+    assert (sub.cycle, renewal.items[0]["description"]) == (2, "monthly, cycle 2")
+    sub = gateway.decline(sub)
+    assert (sub.status, sub.retry_at) == ("past_due", gateway.clock.now() + timedelta(days=1))
+    sub = gateway.approve(gateway.retry(sub))
+    renewal = invoice(sqlite_ledger, renewal.id)
+    assert (renewal.status, renewal.attempts, renewal.declines) == ("paid", 2, 1)
+    assert (sub.status, sub.paid_cycles, sub.period_end) == (
+        "active", 2, START.replace(month=5))
+
+
+def test_five_failed_renewals_cancel_a_subscription(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway,
+) -> None:
+    sub = gateway.approve(subscribe(sqlite_ledger, checkout))
+    first = sub.invoice_ids[0]
+    for cycle in range(1, 6):
+        sub = gateway.fail_cycle(gateway.renew(sub))
+        assert (sub.failed_cycles, sub.status) == (cycle, "unpaid" if cycle == 5 else "past_due")
+    renewals = [invoice(sqlite_ledger, i) for i in sub.invoice_ids[1:]]
+    assert [(i.status, i.attempts, i.declines) for i in renewals] == [
+        ("uncollectible", 4, 4)] * 5
+    assert sub.period_end == START.replace(month=9)  # cycle 6, Aug 2 to Sep 2
+    sub = gateway.renew(sub)  # the period end cancels an unpaid subscription
+    assert (sub.status, sub.canceled_by, sub.cancel_reason, sub.canceled_at) == (
+        "canceled", "system", "5 consecutive cycles failed", START.replace(month=9))
+    assert len(sub.invoice_ids) == 6  # no invoice for a sixth renewal
+    paid = invoice(sqlite_ledger, first)
+    assert (paid.status, paid.paid, paid.refunded) == ("paid", 4_990, 0)
+    history = topics(sqlite_ledger, sub.id)
+    assert (history.count("Renewed"), history.count("PaymentFailed"),
+            history.count("RetryRequested"), history.count("CycleFailed")) == (5, 20, 15, 5)
+    assert history[-3:] == ["CycleFailed", "MarkedUnpaid", "Canceled"]
+
+
+def test_the_number_of_failed_cycles_and_the_retries_are_settings(
+    tmp_path: Path, checkout: Actor, clock: SimulatedClock,
+) -> None:
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/events.db", dunning_failed_cycles=2,
+                        dunning_retry_days=(2,))
+    ledger = Ledger(settings, clock=clock)
+    try:
+        gateway = Gateway(ledger, checkout, clock)
+        sub = gateway.approve(subscribe(ledger, checkout))
+        sub = gateway.decline(gateway.renew(sub))
+        assert sub.retry_at == clock.now() + timedelta(days=2)
+        sub = gateway.fail_cycle(gateway.renew(gateway.decline(gateway.retry(sub))))
+        assert (sub.status, sub.failed_cycles) == ("unpaid", 2)
+    finally:
+        ledger.close()
+
+
+def test_a_decline_reported_twice_counts_once(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway,
+) -> None:
+    sub = gateway.renew(gateway.approve(subscribe(sqlite_ledger, checkout)))
+    sub = gateway.decline(gateway.decline(sub))
+    assert (sub.failures, sub.failed_attempt) == (1, 1)
+
+
+# -- management -----------------------------------------------------------------------------
+
+
+def test_cancel_now_voids_the_renewal_being_collected_and_refunds_nothing(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway, support: Actor,
+) -> None:
+    sub = gateway.renew(gateway.approve(subscribe(sqlite_ledger, checkout)))
+    sqlite_ledger.execute(support, c.CancelSubscription(subscription_id=sub.id,
+                                                        reason="buyer asked by chat"))
+    after = sub_of(sqlite_ledger, sub)
+    assert (after.status, after.canceled_by, after.cancel_reason) == (
+        "canceled", "support-1", "buyer asked by chat")
+    assert invoice(sqlite_ledger, sub.open_invoice_id).status == "void"
+    paid = invoice(sqlite_ledger, sub.invoice_ids[0])
+    assert (paid.status, paid.refunded) == ("paid", 0)
+
+
+def test_cancel_at_period_end_then_the_period_end_cancels_without_a_new_invoice(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway, support: Actor,
+) -> None:
+    sub = gateway.approve(subscribe(sqlite_ledger, checkout))
+    sqlite_ledger.execute(support, c.CancelSubscription(
+        subscription_id=sub.id, reason="too dear", at_period_end=True))
+    assert sub_of(sqlite_ledger, sub).status == "active"
+    sub = gateway.renew(sub)
+    assert (sub.status, sub.canceled_by, sub.cancel_reason, len(sub.invoice_ids)) == (
+        "canceled", "support-1", "too dear", 1)
+
+
+def test_reactivate_and_charge_invoices_a_new_cycle_at_once(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway, support: Actor,
+) -> None:
+    sub = gateway.approve(subscribe(sqlite_ledger, checkout))
+    sqlite_ledger.execute(support, c.CancelSubscription(subscription_id=sub.id, reason="r"))
+    gateway.clock.advance(timedelta(days=40))
+    sqlite_ledger.execute(support, c.ReactivateSubscription(subscription_id=sub.id, charge=True))
+    sub = sub_of(sqlite_ledger, sub)
+    charged = invoice(sqlite_ledger, sub.open_invoice_id)
+    assert (sub.status, sub.cycle, sub.period_start) == ("active", 2, gateway.clock.now())
+    assert (charged.status, charged.attempts, charged.origin_id) == ("open", 1, sub.id)
+    assert topics(sqlite_ledger, charged.id) == ["Created", "ChargeRequested"]
+    sub = gateway.approve(sub)
+    assert (sub.status, sub.paid_cycles) == ("active", 2)
+
+
+def test_management_commands_move_the_subscription(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway, support: Actor,
+) -> None:
+    sub = gateway.approve(subscribe(sqlite_ledger, checkout))
+    run = sqlite_ledger.execute
+    run(support, c.SwitchPlan(subscription_id=sub.id,
+                              plan={**PLAN, "plan_id": "quarterly", "interval_months": 3}))
+    run(support, c.ChangeChargeDate(subscription_id=sub.id, charge_day=10))
+    run(support, c.SetAutoRenew(subscription_id=sub.id, enabled=False))
+    run(support, c.SetAutoRenew(subscription_id=sub.id, enabled=True))
+    run(support, c.PauseSubscription(subscription_id=sub.id))
+    run(support, c.ResumeSubscription(subscription_id=sub.id))
+    sub = gateway.renew(sub)
+    assert (sub.status, sub.plan["plan_id"], sub.period_start, sub.period_end) == (
+        "active", "quarterly", START.replace(month=4, day=10), START.replace(month=7, day=10))
+    assert topics(sqlite_ledger, sub.id)[2:] == [
+        "PlanSwitched", "ChargeDateChanged", "AutoRenewChanged", "AutoRenewChanged",
+        "Paused", "Resumed", "Renewed"]
+
+
+def test_the_buyers_email_change_reaches_a_running_subscription(
+    sqlite_ledger: Ledger, checkout: Actor, support: Actor,
+) -> None:
+    running = subscribe(sqlite_ledger, checkout)
+    ended = subscribe(sqlite_ledger, checkout)
+    sqlite_ledger.execute(support, c.CancelSubscription(subscription_id=ended.id, reason="r"))
+    sqlite_ledger.execute(support, c.ChangeBuyerEmail(
+        document=f.CUSTOMER["document"], current_email=f.CUSTOMER["email"],
+        new_email="ana.nova@example.com"))
+    assert sub_of(sqlite_ledger, running).customer["email"] == "ana.nova@example.com"
+    assert sub_of(sqlite_ledger, ended).customer["email"] == f.CUSTOMER["email"]
+
+
+@pytest.mark.parametrize(("preset", "command"), [
+    ("checkout", lambda i: c.CancelSubscription(subscription_id=i, reason="r")),
+    ("checkout", lambda i: c.ReactivateSubscription(subscription_id=i)),
+    ("support", lambda i: c.RenewSubscription(subscription_id=i)),
+    ("support", lambda i: c.RetryRenewal(subscription_id=i)),
+    ("financial", lambda i: c.SetAutoRenew(subscription_id=i, enabled=False)),
+])
+def test_each_command_needs_its_permission(sqlite_ledger, checkout, preset, command) -> None:
+    sub = subscribe(sqlite_ledger, checkout)
+    actor = Actor.preset(preset, id="someone", account="acct-1")
+    before = written(sqlite_ledger)
+    with pytest.raises(Forbidden):
+        sqlite_ledger.execute(actor, command(sub.id))
+    assert written(sqlite_ledger) == before
+
+
+def test_selling_needs_the_sell_permission(sqlite_ledger: Ledger, support: Actor) -> None:
+    with pytest.raises(Forbidden):
+        subscribe(sqlite_ledger, support)
+    assert written(sqlite_ledger) == 0
+
+
+def test_another_accounts_subscription_is_forbidden(sqlite_ledger, checkout) -> None:
+    sub = subscribe(sqlite_ledger, checkout)
+    elsewhere = Actor.preset("owner", id="owner-2", account="acct-2")
+    with pytest.raises(Forbidden):
+        sqlite_ledger.execute(elsewhere, c.CancelSubscription(subscription_id=sub.id, reason="r"))
+
+
+@pytest.mark.parametrize(("plan", "field"), [
+    ({"interval_months": 2}, "plan.interval_months"),
+    ({"price": 0}, "plan.price"),
+    ({"currency": "XYZ"}, "plan.currency"),
+    ({"trial_days": -1}, "plan.trial_days"),
+])
+def test_a_bad_plan_is_refused_before_anything_is_written(plan, field) -> None:
+    with pytest.raises(ValidationError) as caught:
+        c.CreateSubscription(customer=f.CUSTOMER, plan={**PLAN, **plan},
+                             payment_method="card-tok-1", split=f.SPLIT)
+    assert caught.value.field == field
+
+
+def test_a_bad_charge_day_names_its_field() -> None:
+    with pytest.raises(ValidationError) as caught:
+        c.ChangeChargeDate(subscription_id=uuid4(), charge_day=32)
+    assert caught.value.field == "charge_day"
