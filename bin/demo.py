@@ -16,7 +16,7 @@ from payledger.domain.money import format_minor
 from payledger.domain.time import SimulatedClock, aware
 from payledger.ledger import Ledger
 from payledger.settings import Settings
-from payledger.simulator import START, Mix, Report, Simulation, money, states
+from payledger.simulation import START, Mix, Report, Simulation, money, states
 
 console = Console()
 

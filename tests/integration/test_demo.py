@@ -10,7 +10,7 @@ from pathlib import Path
 from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
-from payledger.simulator import START, Simulation, money, states
+from payledger.simulation import START, Simulation, money, states
 
 Outcome = tuple[dict[str, Counter[str]], dict[str, int]]
 

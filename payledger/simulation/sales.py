@@ -1,135 +1,32 @@
-"""A producer's shop over N days on a simulated clock, with the simulator as the gateway.
-
-Library code, not CLI code: the demo, the benchmarks and the tests make their events
-with it. Everything random comes from one `random.Random(seed)`, aggregate ids
-included, so a seed always tells the same story.
-"""
+"""One-off sales: checkouts by card, Pix and boleto, refunds and disputes."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import random
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from payledger.domain import commands as c
 from payledger.domain.customer import complete_cpf
-from payledger.domain.errors import PayLedgerError
 from payledger.domain.invoice import Invoice
-from payledger.domain.permissions import Actor
-from payledger.domain.refund import Refund
-from payledger.domain.time import SimulatedClock
-from payledger.ledger import Ledger
-
-ACCOUNT = "producer-ana"
-PRODUCTS = (("course-excel", 19_700), ("ebook-finance", 4_790), ("mentorship", 99_700),
-            ("course-python", 29_700), ("template-pack", 2_990))
-FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabi", "Hugo", "Iara")
-LAST_NAMES = ("Souza", "Lima", "Costa", "Pereira", "Alves", "Rocha", "Dias", "Nunes")
-DECLINES = ("insufficient_funds", "do_not_honor", "expired_card", "suspected_fraud")
-DISPUTES = ("fraudulent", "product_not_received", "unrecognized")
-START = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # midnight in Sao Paulo
+from payledger.simulation.base import (
+    ACCOUNT,
+    DECLINES,
+    DISPUTES,
+    FIRST_NAMES,
+    LAST_NAMES,
+    PRODUCTS,
+    SimulationBase,
+)
 
 
-@dataclass
-class Mix:
-    """How the shop's buyers behave; the defaults follow a typical infoproduct shop."""
-
-    checkouts_per_day: int = 50
-    card: float = 0.55
-    pix: float = 0.30
-    abandon: float = 0.12
-    card_decline: float = 0.25
-    pix_paid: float = 0.80
-    boleto_paid: float = 0.55
-    late_boleto: float = 0.05
-    discount: float = 0.10
-    refund: float = 0.07
-    dispute: float = 0.015
-    void: float = 0.01
-    uncollectible: float = 0.10
-
-
-@dataclass
-class Report:
-    """What a simulation wrote, for the demo's summary and for tests."""
-
-    days: int
-    seed: int
-    commands: int = 0
-    timed_steps: int = 0
-    refused: Counter[str] = field(default_factory=Counter)
-    invoices: list[UUID] = field(default_factory=list)
-    refunds: list[UUID] = field(default_factory=list)
-
-
-class Simulation:
-    def __init__(self, ledger: Ledger, clock: SimulatedClock, *, seed: int = 1,
-                 days: int = 30, mix: Mix | None = None) -> None:
-        self.ledger = ledger
-        self.clock = clock
-        self.rng = random.Random(seed)
-        self.mix = mix or Mix()
-        self.end = clock.now() + timedelta(days=days)
-        self.report = Report(days=days, seed=seed)
-        self.checkout = Actor.preset("checkout", id="checkout", account=ACCOUNT)
-        self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
-        self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
-        self._queue: list[tuple[datetime, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
-
-    # -- the loop -------------------------------------------------------------------
-
-    def run(self, on_day: Callable[[int], None] | None = None) -> Report:
-        start = self.clock.now()
+class Sales(SimulationBase):
+    def schedule(self, start: datetime) -> None:
+        super().schedule(start)
         for day in range(self.report.days):
             for _ in range(self.mix.checkouts_per_day):
-                at = start + timedelta(days=day, seconds=self.rng.randrange(86_400))
-                self.at(at, self.sell)
-        day_done = 0
-        while self._queue and self._queue[0][0] <= self.end:
-            at, _, step = heapq.heappop(self._queue)
-            self.clock.set(at)
-            self.report.timed_steps += self.ledger.tick(at).executed
-            while on_day and (at - start) >= timedelta(days=day_done + 1):
-                day_done += 1
-                on_day(day_done)
-            step()
-        if on_day:
-            on_day(self.report.days)
-        return self.report
-
-    def at(self, when: datetime, step: Callable[[], None]) -> None:
-        heapq.heappush(self._queue, (when, next(self._seq), step))
-
-    def later(self, delta: timedelta, step: Callable[[], None]) -> None:
-        self.at(self.clock.now() + delta, step)
-
-    def send(self, actor: Actor, command: c.Command) -> bool:
-        """Execute; a refusal is part of the story (counted), not a crash."""
-        self.report.commands += 1
-        try:
-            self.ledger.execute(actor, command)
-        except PayLedgerError as error:
-            self.report.refused[f"{type(command).__name__}: {type(error).__name__}"] += 1
-            return False
-        return True
-
-    def chance(self, p: float) -> bool:
-        return self.rng.random() < p
-
-    def uuid(self) -> UUID:
-        return UUID(int=self.rng.getrandbits(128), version=4)
-
-    def minutes(self, low: float, high: float) -> timedelta:
-        return timedelta(minutes=self.rng.uniform(low, high))
-
-    # -- a sale ---------------------------------------------------------------------
+                self.at(start + timedelta(days=day, seconds=self.rng.randrange(86_400)),
+                        self.sell)
 
     def sell(self) -> None:
         invoice_id = self.uuid()
@@ -138,7 +35,7 @@ class Simulation:
             "pix" if roll < self.mix.card + self.mix.pix else "boleto")
         if not self.send(self.checkout, self._create(invoice_id, method)):
             return
-        self.report.invoices.append(invoice_id)
+        self.report.made("Invoice", invoice_id)
         if self.chance(self.mix.discount):
             product_price = self.ledger.load(Invoice, invoice_id).subtotal
             self.send(self.checkout, c.ApplyDiscount(
@@ -251,7 +148,7 @@ class Simulation:
             requested_by=by, justification="the content did not meet my expectations")
         if not self.send(actor, command):
             return
-        self.report.refunds.append(refund_id)
+        self.report.made("Refund", refund_id)
         roll = self.rng.random()
         if roll < 0.1:
             self.later(self.minutes(30, 600), lambda: self.send(self.checkout, c.WithdrawRefund(
@@ -280,32 +177,3 @@ class Simulation:
                               else c.LoseDispute(invoice_id=invoice_id))
         decided = timedelta(days=self.rng.uniform(3, 10))
         self.later(decided, lambda: self.send(self.checkout, outcome))
-
-
-def states(ledger: Ledger, report: Report) -> dict[str, Counter[str]]:
-    """How many invoices and refunds ended in each state, and the dispute outcomes."""
-    invoices = [ledger.load(Invoice, invoice_id) for invoice_id in report.invoices]
-    refunds = [ledger.load(Refund, refund_id) for refund_id in report.refunds]
-    return {
-        "Invoice": Counter(invoice.status for invoice in invoices),
-        "Invoice (overlays)": Counter(
-            [f"dispute {inv.dispute}" for inv in invoices if inv.dispute]
-            + ["abandoned" for inv in invoices if inv.abandoned_at]
-            + ["paid late" for inv in invoices if inv.paid_at and inv.expires_at
-               and inv.paid_at > inv.expires_at]
-            + ["warranty ended" for inv in invoices if inv.warranty_ended]),
-        "Refund": Counter(refund.status for refund in refunds),
-    }
-
-
-def money(ledger: Ledger, report: Report) -> dict[str, int]:
-    """Totals in cents: paid, refunded, charged back, and each role's share of sales."""
-    totals: Counter[str] = Counter()
-    for invoice_id in report.invoices:
-        invoice = ledger.load(Invoice, invoice_id)
-        totals["paid"] += invoice.paid
-        totals["refunded"] += invoice.refunded
-        totals["charged back"] += invoice.charged_back
-        for part in invoice.splits:
-            totals[f"share: {part['role']}"] += part["amount"]
-    return dict(totals)

@@ -1,0 +1,17 @@
+"""A producer's shop over N days on a simulated clock, with the simulator as the gateway.
+
+Library code, not CLI code: the demo, the benchmarks and the tests make their events
+with it. Everything random comes from one `random.Random(seed)`, aggregate ids
+included, so a seed always tells the same story.
+"""
+
+from payledger.simulation.base import START, Mix, Report
+from payledger.simulation.sales import Sales
+from payledger.simulation.summary import money, states
+
+
+class Simulation(Sales):
+    """The whole story: one-off sales, and what follows them."""
+
+
+__all__ = ["START", "Mix", "Report", "Simulation", "money", "states"]

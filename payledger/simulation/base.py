@@ -1,0 +1,125 @@
+"""The simulation's loop: a queue of steps on a simulated clock, ticking as it goes."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from payledger.domain import commands as c
+from payledger.domain.errors import PayLedgerError
+from payledger.domain.permissions import Actor
+from payledger.domain.time import SimulatedClock
+from payledger.ledger import Ledger
+
+ACCOUNT = "producer-ana"
+PRODUCTS = (("course-excel", 19_700), ("ebook-finance", 4_790), ("mentorship", 99_700),
+            ("course-python", 29_700), ("template-pack", 2_990))
+FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabi", "Hugo", "Iara")
+LAST_NAMES = ("Souza", "Lima", "Costa", "Pereira", "Alves", "Rocha", "Dias", "Nunes")
+DECLINES = ("insufficient_funds", "do_not_honor", "expired_card", "suspected_fraud")
+DISPUTES = ("fraudulent", "product_not_received", "unrecognized")
+START = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # midnight in Sao Paulo
+
+
+@dataclass
+class Mix:
+    """How the shop's buyers behave; the defaults follow a typical infoproduct shop."""
+
+    checkouts_per_day: int = 50
+    card: float = 0.55
+    pix: float = 0.30
+    abandon: float = 0.12
+    card_decline: float = 0.25
+    pix_paid: float = 0.80
+    boleto_paid: float = 0.55
+    late_boleto: float = 0.05
+    discount: float = 0.10
+    refund: float = 0.07
+    dispute: float = 0.015
+    void: float = 0.01
+    uncollectible: float = 0.10
+
+
+@dataclass
+class Report:
+    """What a simulation wrote, for the demo's summary and for tests."""
+
+    days: int
+    seed: int
+    commands: int = 0
+    timed_steps: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    ids: dict[str, list[UUID]] = field(default_factory=dict)
+
+    def made(self, kind: str, aggregate_id: UUID) -> None:
+        self.ids.setdefault(kind, []).append(aggregate_id)
+
+
+class SimulationBase:
+    """The loop, the clock and the dice; the story's parts are mixins (see __init__)."""
+
+    def __init__(self, ledger: Ledger, clock: SimulatedClock, *, seed: int = 1,
+                 days: int = 30, mix: Mix | None = None) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.mix = mix or Mix()
+        self.end = clock.now() + timedelta(days=days)
+        self.report = Report(days=days, seed=seed)
+        self.checkout = Actor.preset("checkout", id="checkout", account=ACCOUNT)
+        self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
+        self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
+        self._queue: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self, on_day: Callable[[int], None] | None = None) -> Report:
+        start = self.clock.now()
+        self.schedule(start)
+        day_done = 0
+        while self._queue and self._queue[0][0] <= self.end:
+            at, _, step = heapq.heappop(self._queue)
+            self.clock.set(at)
+            self.report.timed_steps += self.ledger.tick(at).executed
+            while on_day and (at - start) >= timedelta(days=day_done + 1):
+                day_done += 1
+                on_day(day_done)
+            step()
+        if on_day:
+            on_day(self.report.days)
+        return self.report
+
+    def schedule(self, start: datetime) -> None:
+        """Queue the story's first steps; each part of the story extends this."""
+
+    def at(self, when: datetime, step: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when, next(self._seq), step))
+
+    def later(self, delta: timedelta, step: Callable[[], None]) -> None:
+        self.at(self.clock.now() + delta, step)
+
+    def send(self, actor: Actor, command: c.Command) -> bool:
+        """Execute; a refusal is part of the story (counted), not a crash."""
+        self.report.commands += 1
+        try:
+            self.ledger.execute(actor, command)
+        except PayLedgerError as error:
+            self.report.refused[f"{type(command).__name__}: {type(error).__name__}"] += 1
+            return False
+        return True
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def uuid(self) -> UUID:
+        return UUID(int=self.rng.getrandbits(128), version=4)
+
+    def minutes(self, low: float, high: float) -> timedelta:
+        return timedelta(minutes=self.rng.uniform(low, high))
