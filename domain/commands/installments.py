@@ -9,16 +9,15 @@ from uuid import UUID
 from pydantic import Field
 
 from payledger.domain.commands.base import Command, Currency, LongText, Text
-from payledger.domain.commands.invoice import Item
+from payledger.domain.commands.invoice import Item, Sale
 from payledger.domain.customer import Customer
 from payledger.domain.money import MAX_INSTALLMENTS
 from payledger.domain.permissions import Permission
-from payledger.domain.splits import SplitRules
 
 Number = Annotated[int, Field(ge=1, le=MAX_INSTALLMENTS, strict=True)]
 
 
-class CreateInstallmentPlan(Command):
+class CreateInstallmentPlan(Sale):
     """A sale in `count` monthly installments; the first is invoiced and charged at once.
 
     `fee` is the smart-installment fee, a total in minor units added to the price; the
@@ -33,7 +32,6 @@ class CreateInstallmentPlan(Command):
     customer: Customer
     currency: Currency
     method: Literal["card", "pix", "boleto"] = "card"
-    split: SplitRules
     count: Number
     fee: Annotated[int, Field(ge=0, le=10**12, strict=True)] = 0
     first_due: date | None = None

@@ -24,13 +24,29 @@ class Item(BaseModel):
     unit_price: Cents
 
 
-class CreateInvoice(Command):
-    """A sale (or a cycle or installment) as a draft invoice.
+class Sale(Command):
+    """What every sale (invoice, installment plan, subscription) says of its split.
 
     Without `split`, the rules in force at the command's instant are taken: the
-    coproductions of the first item's product and the approved affiliation of
-    `affiliate` to it, with the platform fee of the settings. `coupon_code` is redeemed
-    in the same transaction and lowers the total.
+    coproductions of the sold product and the approved affiliation of `affiliate` to
+    it, with the platform fee of the settings.
+    """
+
+    split: SplitRules | None = None
+    affiliate: Party | None = None
+
+    @model_validator(mode="after")
+    def _one_source_of_rules(self) -> Sale:
+        if self.split is not None and self.affiliate is not None:
+            raise ValidationError("affiliate", "an explicit split names its own affiliate")
+        return self
+
+
+class CreateInvoice(Sale):
+    """A sale (or a cycle or installment) as a draft invoice.
+
+    The split rules are the first item's product's (see `Sale`). `coupon_code` is
+    redeemed in the same transaction and lowers the total.
     """
 
     permission = Permission.SELL
@@ -40,18 +56,10 @@ class CreateInvoice(Command):
     customer: Customer
     currency: Currency
     method: Literal["card", "pix", "boleto"]
-    split: SplitRules | None = None
-    affiliate: Party | None = None
     coupon_code: Code | None = None
     warranty_days: Annotated[int, Field(ge=0, le=365)] = 7
     origin: Literal["sale", "installment", "subscription"] = "sale"
     origin_id: UUID | None = None
-
-    @model_validator(mode="after")
-    def _one_source_of_rules(self) -> CreateInvoice:
-        if self.split is not None and self.affiliate is not None:
-            raise ValidationError("affiliate", "an explicit split names its own affiliate")
-        return self
 
     @property
     def subtotal(self) -> int:

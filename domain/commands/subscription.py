@@ -14,9 +14,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from payledger.domain.commands.base import Cents, Command, Currency, Text
+from payledger.domain.commands.invoice import Sale
 from payledger.domain.customer import Customer
 from payledger.domain.permissions import Permission
-from payledger.domain.splits import SplitRules
 
 
 class SubscriptionPlan(BaseModel):
@@ -32,14 +32,13 @@ class SubscriptionPlan(BaseModel):
     trial_days: Annotated[int, Field(ge=0, le=365, strict=True)] = 0
 
 
-class CreateSubscription(Command):
+class CreateSubscription(Sale):
     permission = Permission.SELL
 
     subscription_id: UUID | None = None
     customer: Customer
     plan: SubscriptionPlan
     payment_method: Text
-    split: SplitRules
     warranty_days: Annotated[int, Field(ge=0, le=365)] = 7
 
 

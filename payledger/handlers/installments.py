@@ -13,6 +13,7 @@ from payledger.domain import commands as c
 from payledger.domain.installments import VOIDABLE, InstallmentPlan, installment_invoice_id
 from payledger.domain.invoice import Invoice
 from payledger.handlers.customer import link_customer
+from payledger.handlers.product import sale_rules
 from payledger.handlers.refund import request_refund
 from payledger.handlers.registry import INVOICE_OUTCOME_HOOKS, handles
 from payledger.settings import Settings
@@ -27,7 +28,8 @@ def create_plan(work: Work, cmd: c.CreateInstallmentPlan, settings: Settings) ->
         items=[item.model_dump(mode="json") for item in cmd.items],
         currency=cmd.currency,
         method=cmd.method,
-        split_rules=cmd.split.model_dump(mode="json"),
+        split_rules=sale_rules(work, cmd, cmd.items[0].product_id, settings).model_dump(
+            mode="json"),
         count=cmd.count,
         fee=cmd.fee,
         first_due=cmd.first_due,

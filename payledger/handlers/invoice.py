@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
 from payledger.handlers.coupon import redeem_coupon
-from payledger.handlers.product import rules_in_force
+from payledger.handlers.product import sale_rules
 from payledger.handlers.registry import HANDLERS, Handler, handles, invoice_changed
 from payledger.settings import Settings
 from payledger.work import Work
@@ -25,7 +25,7 @@ def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID
     A coupon is redeemed in the same transaction: the coupon and the invoice are saved
     together or not at all, so a coupon's usage limit is exact.
     """
-    rules = cmd.split if cmd.split is not None else rules_in_force(work, cmd, settings)
+    rules = sale_rules(work, cmd, cmd.items[0].product_id, settings)
     invoice = Invoice(
         id=cmd.invoice_id or uuid4(),
         items=[item.model_dump(mode="json") for item in cmd.items],

@@ -80,8 +80,17 @@ def _end(product: Product, cmd: c.EndCoproduction) -> None:
 # -- the rules of a sale ---------------------------------------------------------------
 
 
-def rules_in_force(work: Work, cmd: c.CreateInvoice, settings: Settings) -> SplitRules:
-    """The split rules of a sale made now, read off its first item's product.
+def sale_rules(work: Work, cmd: c.Sale, product_id: str, settings: Settings) -> SplitRules:
+    """The command's own split rules, or those in force now for `product_id`."""
+    if cmd.split is not None:
+        return cmd.split
+    return rules_in_force(work, product_id, cmd.affiliate, settings)
+
+
+def rules_in_force(
+    work: Work, product_id: str, affiliate_party: str | None, settings: Settings,
+) -> SplitRules:
+    """The split rules of a sale of `product_id` made now.
 
     Coproducers: those accepted, started and not ended at the sale's instant. The
     affiliate, when named, must be approved for that product at that instant. A product
@@ -89,17 +98,16 @@ def rules_in_force(work: Work, cmd: c.CreateInvoice, settings: Settings) -> Spli
     """
     account = work.actor.account
     at = current_envelope().at
-    product_id = cmd.items[0].product_id
     product = find(work, Product, Product.create_id(account, product_id))
     affiliate = None
-    if cmd.affiliate is not None:
+    if affiliate_party is not None:
         affiliation = find(work, Affiliation,
-                           Affiliation.create_id(account, product_id, cmd.affiliate))
+                           Affiliation.create_id(account, product_id, affiliate_party))
         bps = affiliation.commission_at(at) if affiliation is not None else None
         if bps is None:
             raise ValidationError(
-                "affiliate", f"{cmd.affiliate} is not an approved affiliate of {product_id}")
-        affiliate = (cmd.affiliate, bps)
+                "affiliate", f"{affiliate_party} is not an approved affiliate of {product_id}")
+        affiliate = (affiliate_party, bps)
     return split_rules(
         producer=product.producer if product is not None else account,
         coproducers=product.coproducers_at(at) if product is not None else [],

@@ -20,6 +20,7 @@ from payledger.domain.envelope import current_envelope
 from payledger.domain.invoice import Invoice
 from payledger.domain.subscription import PeriodEnd, Subscription
 from payledger.handlers.customer import link_customer
+from payledger.handlers.product import sale_rules
 from payledger.handlers.registry import HANDLERS, INVOICE_OUTCOME_HOOKS, Handler, handles
 from payledger.settings import Settings
 from payledger.work import Work
@@ -55,7 +56,8 @@ def create_subscription(work: Work, cmd: c.CreateSubscription, settings: Setting
     first_invoice_id = None if cmd.plan.trial_days else uuid4()
     sub = work.add(Subscription.start(
         id=cmd.subscription_id or uuid4(), customer=cmd.customer.to_dict(), plan=plan,
-        payment_method=cmd.payment_method, split_rules=cmd.split.model_dump(mode="json"),
+        payment_method=cmd.payment_method,
+        split_rules=sale_rules(work, cmd, cmd.plan.product_id, settings).model_dump(mode="json"),
         now=current_envelope().at, timezone=settings.timezone,
         first_invoice_id=first_invoice_id, incomplete_window=settings.subscription_incomplete,
     ))
