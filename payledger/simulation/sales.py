@@ -10,17 +10,16 @@ from payledger.domain import commands as c
 from payledger.domain.customer import complete_cpf
 from payledger.domain.invoice import Invoice
 from payledger.simulation.base import (
-    ACCOUNT,
     DECLINES,
     DISPUTES,
     FIRST_NAMES,
     LAST_NAMES,
     PRODUCTS,
-    SimulationBase,
-)
+    )
+from payledger.simulation.catalog import Catalog
 
 
-class Sales(SimulationBase):
+class Sales(Catalog):
     def schedule(self, start: datetime) -> None:
         super().schedule(start)
         for day in range(self.report.days):
@@ -29,17 +28,12 @@ class Sales(SimulationBase):
                         self.sell)
 
     def sell(self) -> None:
-        invoice_id = self.uuid()
         roll = self.rng.random()
         method = "card" if roll < self.mix.card else (
             "pix" if roll < self.mix.card + self.mix.pix else "boleto")
-        if not self.send(self.checkout, self._create(invoice_id, method)):
+        invoice_id = self.checkout_invoice(method)
+        if invoice_id is None:
             return
-        self.report.made("Invoice", invoice_id)
-        if self.chance(self.mix.discount):
-            product_price = self.ledger.load(Invoice, invoice_id).subtotal
-            self.send(self.checkout, c.ApplyDiscount(
-                invoice_id=invoice_id, amount=product_price // 10, coupon="WELCOME10"))
         if self.chance(self.mix.void):
             self.send(self.checkout, c.VoidInvoice(invoice_id=invoice_id, reason="duplicate order"))
             return
@@ -50,20 +44,23 @@ class Sales(SimulationBase):
         else:
             self.issue(invoice_id, method, pay=None)
 
-    def _create(self, invoice_id: UUID, method: str) -> c.CreateInvoice:
+    def checkout_invoice(self, method: str) -> UUID | None:
+        """The sale's invoice, at the catalogue's rules; a refused coupon is dropped."""
         product, price = self.rng.choice(PRODUCTS)
-        split: dict[str, Any] = {"producer": ACCOUNT, "platform_fee_bps": 990,
-                                 "platform_fee_fixed": 100}
-        if self.chance(0.3):
-            split["affiliate"] = {"party": f"affiliate-{self.rng.randrange(5)}", "bps": 4000}
-        if product in ("mentorship", "course-python"):
-            split["coproducers"] = [{"party": "coproducer-leo", "bps": 3000}]
-        return c.CreateInvoice(
-            invoice_id=invoice_id, items=[{"product_id": product, "unit_price": price}],
-            customer=self._buyer(), currency="BRL", method=method, split=split,
-        )
+        fields: dict[str, Any] = {
+            "items": [{"product_id": product, "unit_price": price}],
+            "customer": self.buyer(), "currency": "BRL", "method": method,
+            "affiliate": self.affiliate_for(product)}
+        coupon = self.coupon_for()
+        for code in ([coupon, None] if coupon else [None]):
+            invoice_id = self.uuid()
+            if self.send(self.checkout, c.CreateInvoice(
+                    invoice_id=invoice_id, coupon_code=code, **fields)):
+                self.report.made("Invoice", invoice_id)
+                return invoice_id
+        return None
 
-    def _buyer(self) -> dict[str, Any]:
+    def buyer(self) -> dict[str, Any]:
         first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
         number = self.rng.randrange(10**8, 10**9)
         email = f"{first}.{last}{number % 1000}@example.com".lower()

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from payledger.domain.invoice import Invoice
-from payledger.domain.refund import Refund
 from payledger.ledger import Ledger
 from payledger.simulation.base import Report
 
 
 def states(ledger: Ledger, report: Report) -> dict[str, Counter[str]]:
-    """How many invoices and refunds ended in each state, and the dispute outcomes."""
-    invoices = [ledger.load(Invoice, invoice_id) for invoice_id in report.ids.get("Invoice", [])]
-    refunds = [ledger.load(Refund, refund_id) for refund_id in report.ids.get("Refund", [])]
-    return {
-        "Invoice": Counter(invoice.status for invoice in invoices),
-        "Invoice (overlays)": Counter(
-            [f"dispute {inv.dispute}" for inv in invoices if inv.dispute]
-            + ["abandoned" for inv in invoices if inv.abandoned_at]
-            + ["paid late" for inv in invoices if inv.paid_at and inv.expires_at
-               and inv.paid_at > inv.expires_at]
-            + ["warranty ended" for inv in invoices if inv.warranty_ended]),
-        "Refund": Counter(refund.status for refund in refunds),
-    }
+    """How many aggregates of each type ended in each state, with the overlays."""
+    reached: dict[str, Counter[str]] = {}
+    for kind, ids in report.ids.items():
+        for aggregate_id in dict.fromkeys(ids):
+            aggregate = ledger.repository.get(aggregate_id)
+            for row, state in state_names(kind, aggregate):
+                reached.setdefault(row, Counter())[state] += 1
+    return reached
+
+
+def state_names(kind: str, aggregate: Any) -> list[tuple[str, str]]:
+    """(table row, state) pairs: the status, and what sits beside it."""
+    names = [(kind, aggregate.status)] if hasattr(aggregate, "status") else []
+    if kind == "Invoice":
+        names += [(f"{kind} (overlays)", overlay) for overlay in _invoice_overlays(aggregate)]
+    elif kind == "Product":
+        names = [("Coproduction", entry["status"]) for entry in aggregate.coproductions]
+    elif kind == "InstallmentPlan":
+        names += [("Installment", entry["state"]) for entry in aggregate.installments]
+    return names
+
+
+def _invoice_overlays(invoice: Invoice) -> list[str]:
+    overlays = [f"dispute {invoice.dispute}"] if invoice.dispute else []
+    if invoice.abandoned_at:
+        overlays.append("abandoned")
+    if invoice.paid_at and invoice.expires_at and invoice.paid_at > invoice.expires_at:
+        overlays.append("paid late")
+    if invoice.warranty_ended:
+        overlays.append("warranty ended")
+    return overlays
 
 
 def money(ledger: Ledger, report: Report) -> dict[str, int]:

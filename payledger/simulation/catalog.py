@@ -1,0 +1,110 @@
+"""The shop's catalogue: products and coproductions, affiliates, coupons."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from payledger.domain import commands as c
+from payledger.domain.affiliation import Affiliation
+from payledger.domain.coupon import Coupon
+from payledger.domain.permissions import Actor
+from payledger.domain.product import Product
+from payledger.simulation.base import ACCOUNT, PRODUCTS, SimulationBase
+
+COPRODUCTIONS = (  # product, coproducer, share, what the coproducer answers
+    ("mentorship", "coproducer-leo", 3000, "accept"),
+    ("course-python", "coproducer-leo", 3000, "accept"),
+    ("template-pack", "coproducer-max", 1500, "accept"),  # ended on day 20
+    ("course-excel", "coproducer-rita", 2000, "decline"),
+    ("ebook-finance", "coproducer-ivo", 1000, None),  # never answers: stays invited
+)
+AFFILIATES = ("affiliate-0", "affiliate-1", "affiliate-2", "affiliate-3", "affiliate-4")
+AFFILIATED = ("course-excel", "course-python")
+COUPONS = (  # code, kind, value, usage limit, valid for days
+    ("WELCOME10", "percent", 1000, None, None),
+    ("BLACK50", "fixed", 5000, 12, 14),
+    ("LAUNCH20", "percent", 2000, None, 7),
+    ("OLD5", "percent", 500, None, None),  # disabled on day 10
+)
+
+
+class Catalog(SimulationBase):
+    def schedule(self, start: datetime) -> None:
+        self.manager = Actor.preset("affiliate_manager", id="manager-rui", account=ACCOUNT)
+        self.approved: dict[str, list[str]] = {product: [] for product in AFFILIATED}
+        self.at(start, self.open_shop)
+        super().schedule(start)
+        self.at(start + timedelta(days=10), lambda: self.send(self.owner, c.DisableCoupon(
+            code="OLD5", reason="replaced by WELCOME10")))
+        self.at(start + timedelta(days=20), self.reshape)
+
+    def open_shop(self) -> None:
+        for product, _ in PRODUCTS:
+            if self.send(self.owner, c.RegisterProduct(
+                    product_id=product, name=product.replace("-", " ").title(),
+                    affiliate_commission_bps=4000)):
+                self.report.made("Product", self.product_key(product))
+        for product, coproducer, bps, answer in COPRODUCTIONS:
+            self.send(self.owner, c.InviteCoproducer(
+                product_id=product, coproducer=coproducer, bps=bps))
+            if answer == "accept":
+                self.send(self.checkout, c.AcceptCoproduction(
+                    product_id=product, coproducer=coproducer))
+            elif answer == "decline":
+                self.send(self.checkout, c.DeclineCoproduction(
+                    product_id=product, coproducer=coproducer, reason="no time this year"))
+        for product in AFFILIATED:
+            for affiliate in AFFILIATES:
+                self.affiliate_asks(product, affiliate)
+        self.make_coupons()
+
+    def affiliate_asks(self, product: str, affiliate: str) -> None:
+        asked = c.RequestAffiliation(product_id=product, affiliate=affiliate)
+        if not self.send(self.checkout, asked):
+            return
+        self.report.made("Affiliation", self.affiliation_key(product, affiliate))
+        if affiliate == "affiliate-4":
+            self.send(self.manager, c.RefuseAffiliation(
+                product_id=product, affiliate=affiliate, reason="spam traffic"))
+        elif affiliate != "affiliate-3" or product == "course-excel":
+            self.send(self.manager, c.ApproveAffiliation(product_id=product, affiliate=affiliate))
+            self.approved[product].append(affiliate)
+        # affiliate-3's request for course-python stays requested
+
+    def make_coupons(self) -> None:
+        now = self.clock.now()
+        for code, kind, value, limit, days in COUPONS:
+            if self.send(self.owner, c.CreateCoupon(
+                    code=code, kind=kind, value=value, usage_limit=limit,
+                    currency="BRL" if kind == "fixed" else None,
+                    valid_until=now + timedelta(days=days) if days else None)):
+                self.report.made("Coupon", self.coupon_key(code))
+
+    def reshape(self) -> None:
+        """Day 20: a coproduction and an affiliation end."""
+        self.send(self.owner, c.EndCoproduction(
+            product_id="template-pack", coproducer="coproducer-max", reason="contract over"))
+        self.send(self.manager, c.EndAffiliation(
+            product_id="course-excel", affiliate="affiliate-2", reason="left the program"))
+        self.approved["course-excel"].remove("affiliate-2")
+
+    # -- what a sale takes from the catalogue ------------------------------------------
+
+    def affiliate_for(self, product: str) -> str | None:
+        approved = self.approved.get(product, [])
+        return self.rng.choice(approved) if approved and self.chance(0.4) else None
+
+    def coupon_for(self) -> str | None:
+        if not self.chance(self.mix.discount):
+            return None
+        return self.rng.choice([code for code, *_ in COUPONS])
+
+    def product_key(self, product: str) -> UUID:
+        return Product.create_id(ACCOUNT, product)
+
+    def affiliation_key(self, product: str, affiliate: str) -> UUID:
+        return Affiliation.create_id(ACCOUNT, product, affiliate)
+
+    def coupon_key(self, code: str) -> UUID:
+        return Coupon.create_id(ACCOUNT, code)
