@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from datetime import datetime
@@ -21,13 +22,24 @@ from payledger.simulation import START, Mix, Report, Simulation, money, states
 console = Console()
 
 
+DEMO_DEFAULTS = {"dunning_failed_cycles": 2}
+"""The demo shop's own policy where the environment says nothing: two failed renewal
+cycles make a subscription unpaid, so a 90-day story shows it."""
+
+
 def open_ledger(store: str | None, clock: SimulatedClock | None = None) -> Ledger:
     return Ledger(Settings.from_env(store_url=store), clock=clock)
 
 
+def open_demo_ledger(store: str | None, clock: SimulatedClock) -> Ledger:
+    env = Settings.from_env()
+    unset = {k: v for k, v in DEMO_DEFAULTS.items() if f"PAYLEDGER_{k.upper()}" not in os.environ}
+    return Ledger(Settings.from_env(store_url=store or env.store_url, **unset), clock=clock)
+
+
 def run_demo(store: str | None, *, seed: int, days: int, checkouts: int) -> None:
     clock = SimulatedClock(START)
-    ledger = open_ledger(store, clock)
+    ledger = open_demo_ledger(store, clock)
     try:
         before = ledger.recorder.max_notification_id() or 0
         began = time.perf_counter()

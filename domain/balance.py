@@ -110,6 +110,17 @@ class Balance(LedgerAggregate):
     def next_release_at(self) -> datetime | None:
         return min((r["available_on"] for r in self.receivables.values()), default=None)
 
+    def timers(self, policy: object = None) -> dict[str, datetime]:
+        """The time-driven steps pending, each with its due instant (from stored fields):
+        release at the earliest `available_on`, the reserve at `next_recompute_at`."""
+        del policy  # every due instant is fixed by an event
+        due: dict[str, datetime] = {}
+        if self.next_release_at is not None:
+            due["release"] = self.next_release_at
+        if self.next_recompute_at is not None:
+            due["recompute_reserve"] = self.next_recompute_at
+        return due
+
     # -- money in and out of sales -------------------------------------------------
 
     def credit(self, invoice_id: UUID, amount: int, available_on: datetime,

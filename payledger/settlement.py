@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID, uuid5
@@ -30,21 +31,28 @@ from eventsourcing.system import NotificationLogReader, ProcessApplication
 from eventsourcing.utils import get_topic
 
 from payledger.adapters.store import Store
+from payledger.adapters.timer_index import TimerIndex
 from payledger.commanding import CommandApplication
+from payledger.domain import commands as c
 from payledger.domain.balance import Balance
 from payledger.domain.envelope import Envelope, acting, current_envelope
 from payledger.domain.errors import Conflict
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
-from payledger.domain.time import Clock
+from payledger.domain.time import Clock, TimePolicy
 from payledger.handlers.balance import BALANCE_HANDLERS, reserve_interval
 from payledger.ledger import Ledger
+from payledger.scheduler import Scheduler, TickReport, register
 from payledger.settings import Settings
 
 LEDGER = Ledger.name
 ACTOR = "settlement"
 NAMESPACE = UUID("5d0e3a4c-8f61-4c2b-b1a7-6e9f02d4c3b8")
+register(Balance, {
+    "release": lambda i, at: c.ReleaseFunds(balance_id=i, at=at),
+    "recompute_reserve": lambda i, at: c.RecomputeReserve(balance_id=i, at=at),
+})
 FOLLOWED = (Invoice.Paid, Invoice.Refunded, Invoice.ChargedBack,
             Invoice.DisputeOpened, Invoice.DisputeWon)
 
@@ -76,6 +84,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
                  ledger: Ledger | None = None) -> None:
         settings = settings or Settings.from_env()
         self._loaded: dict[UUID, Balance] = {}  # one object per balance per event
+        self._scheduler: Scheduler | None = None
         self._owns_ledger = ledger is None
         self.ledger = ledger if ledger is not None else Ledger(settings, clock=clock)
         try:
@@ -112,12 +121,29 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             start, inclusive_of_start = page[-1].id, False
 
     def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.index.close()
         super().close()
         self._close_ledger()
 
     def _close_ledger(self) -> None:
         if self._owns_ledger:
             self.ledger.close()
+
+    # -- time ----------------------------------------------------------------------
+
+    @property
+    def scheduler(self) -> Scheduler:
+        if self._scheduler is None:
+            index = TimerIndex(self.settings.store, self.name)
+            self._scheduler = Scheduler(self, index, TimePolicy())
+        return self._scheduler
+
+    def tick(self, as_of: datetime) -> TickReport:
+        """Catch up with the Ledger, then run every balance step due by `as_of`:
+        releases at each `available_on`, the weekly reserve recompute."""
+        self.catch_up()
+        return self.scheduler.tick(as_of)
 
     # -- following the log ---------------------------------------------------------
 
@@ -131,7 +157,9 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
 
         A write that loses to another writer (a withdrawal on the same balance, or
         another settlement process) is not lost: the page is read again from the
-        tracking position, with the balances as they now stand.
+        tracking position, with the balances as they now stand. A domain error (an
+        invoice event the balances cannot take) stops at that event, nothing written
+        for it, rather than skipping it.
         """
         processed = lost = 0
         while True:

@@ -6,12 +6,12 @@ included, so a seed always tells the same story.
 """
 
 from payledger.simulation.base import START, Mix, Report
-from payledger.simulation.sales import Sales
+from payledger.simulation.recurring import Recurring
 from payledger.simulation.summary import money, states
 
 
-class Simulation(Sales):
-    """The whole story: one-off sales, and what follows them."""
+class Simulation(Recurring):
+    """The whole story: the catalogue, one-off sales, installments and subscriptions."""
 
 
 __all__ = ["START", "Mix", "Report", "Simulation", "money", "states"]

@@ -25,6 +25,8 @@ LAST_NAMES = ("Souza", "Lima", "Costa", "Pereira", "Alves", "Rocha", "Dias", "Nu
 DECLINES = ("insufficient_funds", "do_not_honor", "expired_card", "suspected_fraud")
 DISPUTES = ("fraudulent", "product_not_received", "unrecognized")
 START = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # midnight in Sao Paulo
+TICK_EVERY = timedelta(minutes=5)
+"""How often the host's scheduler ticks: steps fall due at most this late."""
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Mix:
     dispute: float = 0.015
     void: float = 0.01
     uncollectible: float = 0.10
+    plans_per_day: int = 6
+    subscriptions_per_day: int = 5
+    doomed_card: float = 0.06
 
 
 @dataclass
@@ -82,22 +87,29 @@ class SimulationBase:
 
     def run(self, on_day: Callable[[int], None] | None = None) -> Report:
         start = self.clock.now()
+        self._ticked = start - TICK_EVERY
         self.schedule(start)
         day_done = 0
         while self._queue and self._queue[0][0] <= self.end:
             at, _, step = heapq.heappop(self._queue)
             self.clock.set(at)
-            self.report.timed_steps += self.ledger.tick(at).executed
+            if at - self._ticked >= TICK_EVERY:
+                self.report.timed_steps += self.ledger.tick(at).executed
+                self._ticked = at
             while on_day and (at - start) >= timedelta(days=day_done + 1):
                 day_done += 1
                 on_day(day_done)
             step()
+            self.after_step()
         if on_day:
             on_day(self.report.days)
         return self.report
 
     def schedule(self, start: datetime) -> None:
         """Queue the story's first steps; each part of the story extends this."""
+
+    def after_step(self) -> None:
+        """React to what the last step and tick wrote; each part of the story extends this."""
 
     def at(self, when: datetime, step: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (when, next(self._seq), step))

@@ -23,7 +23,7 @@ AFFILIATES = ("affiliate-0", "affiliate-1", "affiliate-2", "affiliate-3", "affil
 AFFILIATED = ("course-excel", "course-python")
 COUPONS = (  # code, kind, value, usage limit, valid for days
     ("WELCOME10", "percent", 1000, None, None),
-    ("BLACK50", "fixed", 5000, 12, 14),
+    ("BLACK50", "fixed", 5000, 8, 14),
     ("LAUNCH20", "percent", 2000, None, 7),
     ("OLD5", "percent", 500, None, None),  # disabled on day 10
 )

@@ -421,3 +421,22 @@ def test_balances_live_in_the_settlements_own_file(sqlite_ledger, settlement, ch
     topics = {n.topic for n in sqlite_ledger.recorder.select_notifications(None, 1000)}
     assert not [t for t in topics if t.startswith("payledger:Balance")]
     assert settlement.recorder.max_notification_id() == 8  # Opened and Credited, 4 parties
+
+
+def test_a_tick_releases_and_recomputes_the_reserve_when_due(sqlite_ledger, settlement, clock,
+                                                             checkout, owner):
+    sell(sqlite_ledger, checkout)  # card: D+15
+    sell(sqlite_ledger, checkout, "pix")  # D+8
+    report = settlement.tick(START + 10 * DAY)  # catches up with the Ledger first
+    found = balance(settlement, owner)
+    assert (found.pending, found.available) == (4_678, 4_678)
+    assert found.reserved == 374  # 4% of both sales' credits, recomputed at D+7
+    assert found.next_recompute_at == START + 14 * DAY
+    assert report.executed == 3 + 4  # reserve x3 creators; Pix release x4 parties
+    assert settlement.tick(START + 10 * DAY).executed == 0
+    settlement.tick(START + 15 * DAY)
+    found = balance(settlement, owner)
+    assert (found.pending, found.available) == (0, 2 * 4_678)
+    released = [s for s in settlement.stored_events(found.id) if s.topic.endswith("Released")]
+    ats = [settlement.mapper.transcoder.decode(s.state)["at"] for s in released]
+    assert [at.date() for at in ats] == [(START + 8 * DAY).date(), (START + 15 * DAY).date()]

@@ -337,3 +337,24 @@ def test_the_platforms_balance_holds_no_reserve():
     story = Story(platform=True)
     story.refused(InvalidTransition, story.balance.recompute_reserve, T0 + WEEK, 400, 30, WEEK,
                   TZ, at=T0 + WEEK)
+
+
+def test_a_copy_is_independent_of_its_original():
+    """The repository copies cached balances with `Balance.__deepcopy__`: a copy's
+    commands must leave the original as it was."""
+    story = funded(10_000)
+    sale = story.credit(3_000)
+    story.do(story.balance.withhold, sale, 2_000)
+    withdrawal_id = story.withdraw(1_000)
+    story.balance.collect_events()
+    original = story.balance
+    before = repr(sorted(vars(original).items()))
+    story.balance = copy.deepcopy(original)
+    story.do(story.balance.debit, sale, 2_500, "chargeback", "dispute lost")
+    story.do(story.balance.reinstate, sale)
+    story.do(story.balance.pay_withdrawal, withdrawal_id, "TED-1")
+    story.credit(500)
+    story.do(lambda: story.balance.recompute_reserve(story.now, 400, 30, WEEK, TZ),
+             at=T0 + WEEK)
+    assert repr(sorted(vars(story.balance).items())) != before
+    assert repr(sorted(vars(original).items())) == before

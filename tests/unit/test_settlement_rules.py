@@ -80,7 +80,7 @@ def test_nothing_shared_is_nothing_taken():
     total=st.integers(1, 10**9),
     fee_bps=st.integers(0, 10_000),
     affiliate_bps=st.integers(0, 10_000),
-    coproducer_bps=st.lists(st.integers(0, 5_000), max_size=3),
+    coproducer_bps=st.lists(st.integers(0, 3_333), max_size=3),
     cuts=st.lists(st.integers(1, 10**4), min_size=1, max_size=6),
     platform_refunds_fee=st.booleans(),
 )
