@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from rich.console import Console
@@ -17,7 +17,17 @@ from payledger.domain.money import format_minor
 from payledger.domain.time import SimulatedClock, aware
 from payledger.ledger import Ledger
 from payledger.settings import Settings
-from payledger.simulation import START, Mix, Report, Simulation, money, states
+from payledger.settlement import Settlement, open_settlement
+from payledger.simulation import (
+    START,
+    Mix,
+    Report,
+    Simulation,
+    adjustments,
+    balances,
+    money,
+    states,
+)
 
 console = Console()
 
@@ -38,25 +48,40 @@ def open_demo_ledger(store: str | None, clock: SimulatedClock) -> Ledger:
 
 
 def run_demo(store: str | None, *, seed: int, days: int, checkouts: int) -> None:
+    """Run the story; on a store that already holds one, the next days of it follow."""
     clock = SimulatedClock(START)
     ledger = open_demo_ledger(store, clock)
     try:
-        before = ledger.recorder.max_notification_id() or 0
-        began = time.perf_counter()
-        report = _simulate(ledger, clock, seed, days, checkouts)
-        elapsed = time.perf_counter() - began
-        written = (ledger.recorder.max_notification_id() or 0) - before
-        _summary(ledger, report, written, elapsed)
-        _event_types(ledger, before)
+        settlement = open_settlement(ledger.settings, clock=clock, ledger=ledger)
+        try:
+            before = ledger.recorder.max_notification_id() or 0
+            clock.set(continue_from(ledger, before))
+            began = time.perf_counter()
+            report = _simulate(ledger, settlement, clock, seed, days, checkouts)
+            settlement.catch_up()
+            elapsed = time.perf_counter() - began
+            written = (ledger.recorder.max_notification_id() or 0) - before
+            _summary(ledger, settlement, report, (before, written), elapsed)
+            _event_types(ledger, before)
+        finally:
+            settlement.close()
     finally:
         ledger.close()
 
 
-def _simulate(
-    ledger: Ledger, clock: SimulatedClock, seed: int, days: int, checkouts: int
-) -> Report:
+def continue_from(ledger: Ledger, position: int) -> datetime:
+    """The story's first instant: START, or the local midnight after the store's last event."""
+    if not position:
+        return START
+    last = ledger.recorder.select_notifications(start=position, limit=1)[0]
+    at = ledger.mapper.transcoder.decode(last.state)["at"]
+    return START + (at - START).days * timedelta(days=1) + timedelta(days=1)
+
+
+def _simulate(ledger: Ledger, settlement: Settlement, clock: SimulatedClock, seed: int,
+              days: int, checkouts: int) -> Report:
     simulation = Simulation(ledger, clock, seed=seed, days=days,
-                            mix=Mix(checkouts_per_day=checkouts))
+                            mix=Mix(checkouts_per_day=checkouts), settlement=settlement)
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
                TextColumn("days"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -64,7 +89,9 @@ def _simulate(
         return simulation.run(on_day=lambda day: progress.update(task, completed=day))
 
 
-def _summary(ledger: Ledger, report: Report, written: int, elapsed: float) -> None:
+def _summary(ledger: Ledger, settlement: Settlement, report: Report,
+             log: tuple[int, int], elapsed: float) -> None:
+    before, written = log
     console.print(f"\n[bold]payledger demo[/bold]: seed {report.seed}, {report.days} days, "
                   f"store {ledger.settings.store_url}")
     console.print(f"{report.commands:,} commands, {written:,} events written in {elapsed:.1f} s "
@@ -72,19 +99,39 @@ def _summary(ledger: Ledger, report: Report, written: int, elapsed: float) -> No
                   f"{sum(report.refused.values()):,} refused as the rules require; "
                   f"{report.timed_steps:,} time-driven steps run by ticks")
     table = Table("aggregate", "state", "count", title="States reached")
-    for kind, counts in states(ledger, report).items():
+    for kind, counts in states(ledger, report, settlement).items():
         for state, count in sorted(counts.items()):
             table.add_row(kind, state, f"{count:,}")
     console.print(table)
-    totals = Table("money (BRL)", "amount", title="Money moved")
-    for name, cents in money(ledger, report).items():
-        totals.add_row(name, format_minor(cents, 2))
-    console.print(totals)
+    totals = money(ledger, before)
+    moved = Table("money (BRL)", "amount", title="Money moved")
+    for name, cents in totals.items():
+        moved.add_row(name, format_minor(cents, 2))
+    console.print(moved)
+    _balances(settlement)
     if report.refused:
         refused = Table("command: error", "count", title="Refused commands")
         for name, count in report.refused.most_common():
             refused.add_row(name, f"{count:,}")
         console.print(refused)
+
+
+def _balances(settlement: Settlement) -> None:
+    table = Table("party", "pending", "available", "reserved", "disputed", "in flight",
+                  "withdrawn", title="Balances (BRL)")
+    held = 0
+    for balance in balances(settlement):
+        held += balance.holding + balance.withdrawn
+        table.add_row(balance.party, *(format_minor(cents, 2) for cents in (
+            balance.pending, balance.available, balance.reserved, balance.disputed,
+            balance.in_flight, balance.withdrawn)))
+    console.print(table)
+    whole = money(settlement.ledger)  # every run on this store, like the balances
+    owed = (whole["paid"] - whole["refunded"] - whole["charged back"]
+            + adjustments(settlement))
+    verdict = "holds" if held == owed else "[red]does not hold[/red]"
+    console.print(f"conservation {verdict}: balances + withdrawn = {format_minor(held, 2)}; "
+                  f"paid - refunded - charged back + adjustments = {format_minor(owed, 2)}")
 
 
 def _event_types(ledger: Ledger, after: int) -> None:

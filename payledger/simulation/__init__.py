@@ -6,12 +6,13 @@ included, so a seed always tells the same story.
 """
 
 from payledger.simulation.base import START, Mix, Report
-from payledger.simulation.recurring import Recurring
-from payledger.simulation.summary import money, states
+from payledger.simulation.payouts import Payouts
+from payledger.simulation.summary import adjustments, balances, money, states
 
 
-class Simulation(Recurring):
-    """The whole story: the catalogue, one-off sales, installments and subscriptions."""
+class Simulation(Payouts):
+    """The whole story: the catalogue, one-off sales, installments, subscriptions and
+    the balances they feed (when a settlement is given)."""
 
 
-__all__ = ["START", "Mix", "Report", "Simulation", "money", "states"]
+__all__ = ["START", "Mix", "Report", "Simulation", "adjustments", "balances", "money", "states"]

@@ -73,7 +73,8 @@ class SimulationBase:
                  days: int = 30, mix: Mix | None = None) -> None:
         self.ledger = ledger
         self.clock = clock
-        self.rng = random.Random(seed)
+        # Same seed and same store, same story; a story that continues a store differs.
+        self.rng = random.Random(f"{seed}:{ledger.recorder.max_notification_id() or 0}")
         self.mix = mix or Mix()
         self.end = clock.now() + timedelta(days=days)
         self.report = Report(days=days, seed=seed)

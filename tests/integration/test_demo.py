@@ -10,19 +10,25 @@ from pathlib import Path
 from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
-from payledger.simulation import START, Simulation, money, states
+from payledger.settlement import open_settlement
+from payledger.simulation import START, Simulation, adjustments, balances, money, states
 
-Outcome = tuple[dict[str, Counter[str]], dict[str, int]]
+Outcome = tuple[dict[str, Counter[str]], dict[str, int], int]
 
 
-def simulate(tmp_path: Path, name: str, seed: int, days: int) -> Outcome:
+def simulate(tmp_path: Path, name: str, seed: int, days: int, **settings: object) -> Outcome:
     clock = SimulatedClock(START)
-    ledger = Ledger(Settings(store_url=f"sqlite:///{tmp_path}/{name}/events.db"), clock=clock)
+    config = Settings(store_url=f"sqlite:///{tmp_path}/{name}/events.db", **settings)
+    ledger = Ledger(config, clock=clock)
+    settlement = open_settlement(config, clock=clock, ledger=ledger)
     try:
-        report = Simulation(ledger, clock, seed=seed, days=days).run()
+        report = Simulation(ledger, clock, seed=seed, days=days, settlement=settlement).run()
         assert report.commands + report.timed_steps >= 50 * days * 2
-        return states(ledger, report), money(ledger, report)
+        settlement.catch_up()
+        held = sum(b.holding + b.withdrawn for b in balances(settlement)) - adjustments(settlement)
+        return states(ledger, report, settlement), money(ledger), held
     finally:
+        settlement.close()
         ledger.close()
 
 
@@ -34,16 +40,33 @@ def test_same_seed_tells_the_same_story(tmp_path: Path) -> None:
     assert first != other
 
 
-def test_thirty_days_reach_the_invoice_and_refund_states(tmp_path: Path) -> None:
-    reached, totals = simulate(tmp_path, "d", seed=1, days=30)
-    assert set(reached["Invoice"]) >= {
-        "draft", "open", "paid", "partially_refunded", "refunded", "expired", "void",
-        "uncollectible", "charged_back"}
-    assert set(reached["Invoice (overlays)"]) >= {
-        "abandoned", "dispute won", "dispute lost", "warranty ended"}
-    assert set(reached["Refund"]) >= {"succeeded", "rejected", "withdrawn"}
+EVERY_STATE = {
+    "Invoice": {"draft", "open", "paid", "partially_refunded", "refunded", "expired", "void",
+                "uncollectible", "charged_back"},
+    "Invoice (overlays)": {"abandoned", "dispute won", "dispute lost", "warranty ended"},
+    "Refund": {"succeeded", "failed", "rejected", "withdrawn"},
+    "InstallmentPlan": {"completed", "completed_with_issues", "in_progress",
+                        "in_progress_with_issues", "refunded", "canceled", "inactive"},
+    "Installment": {"scheduled", "invoiced", "overdue", "paid", "paid_late", "canceled",
+                    "refunded"},
+    "Subscription": {"incomplete", "trialing", "active", "past_due", "unpaid", "paused",
+                     "canceled", "expired"},
+    "Coupon": {"active", "exhausted", "disabled"},
+    "Coproduction": {"invited", "accepted", "declined", "ended"},
+    "Affiliation": {"requested", "approved", "refused", "ended"},
+    "Balance": {"open"},
+    "Withdrawal": {"paid", "failed", "canceled"},
+}
+
+
+def test_ninety_days_reach_every_state_and_conserve_money(tmp_path: Path) -> None:
+    reached, totals, held = simulate(tmp_path, "d", seed=1, days=90, dunning_failed_cycles=2)
+    missing = {kind: sorted(wanted - set(reached.get(kind, ())))
+               for kind, wanted in EVERY_STATE.items() if wanted - set(reached.get(kind, ()))}
+    assert missing == {}
     shares = sum(v for k, v in totals.items() if k.startswith("share: "))
     assert shares == totals["paid"]
+    assert held == totals["paid"] - totals["refunded"] - totals["charged back"]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
