@@ -147,19 +147,26 @@ def _event_types(ledger: Ledger, after: int) -> None:
 
 
 def run_tick(store: str | None, as_of: str) -> None:
+    """The Ledger's steps (expiries, renewals, installments, ...), then the settlement's
+    (releases, reserves), which follow from what the first wrote."""
     try:
-        instant = datetime.fromisoformat(as_of)
+        instant = aware(datetime.fromisoformat(as_of), "as_of")
     except ValueError:
         raise ValidationError("as_of", f"{as_of!r} is not an ISO 8601 instant") from None
     ledger = open_ledger(store)
     try:
-        report = ledger.tick(aware(instant, "as_of"))
+        settlement = open_settlement(ledger.settings, ledger=ledger)
+        try:
+            reports = {"ledger": ledger.tick(instant), "settlement": settlement.tick(instant)}
+        finally:
+            settlement.close()
     finally:
         ledger.close()
-    console.print(f"tick to {report.as_of.isoformat()}: {report.executed} steps run in "
-                  f"{report.rounds} rounds, {len(report.refused)} refused")
-    for timer, reason in report.refused:
-        console.print(f"  refused {timer.action} of {timer.aggregate_id}: {reason}")
+    for name, report in reports.items():
+        console.print(f"{name} tick to {report.as_of.isoformat()}: {report.executed} steps run "
+                      f"in {report.rounds} rounds, {len(report.refused)} refused")
+        for timer, reason in report.refused:
+            console.print(f"  refused {timer.action} of {timer.aggregate_id}: {reason}")
 
 
 def verify_chain(store: str | None, aggregate_id: str) -> None:

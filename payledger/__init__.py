@@ -14,9 +14,10 @@ from payledger.domain.permissions import Actor, Permission
 from payledger.domain.time import SimulatedClock, SystemClock
 from payledger.ledger import Ledger, Receipt
 from payledger.settings import Settings
+from payledger.settlement import Settlement, open_settlement
 
 __all__ = [
     "Actor", "Conflict", "Forbidden", "InvalidTransition", "Ledger", "NotFound",
-    "PayLedgerError", "Permission", "Receipt", "Settings", "SimulatedClock", "SystemClock",
-    "Unavailable", "ValidationError", "commands",
+    "PayLedgerError", "Permission", "Receipt", "Settings", "Settlement", "SimulatedClock",
+    "SystemClock", "Unavailable", "ValidationError", "commands", "open_settlement",
 ]

@@ -90,3 +90,14 @@ def test_bad_arguments_get_one_line(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert done.stderr.startswith("payledger: error: ")
+
+
+def test_tick_from_the_command_line_catches_up_then_writes_nothing(tmp_path: Path) -> None:
+    assert run_cli("demo", "--days", "2", cwd=tmp_path).returncode == 0
+    first = run_cli("tick", "--as-of", "2027-01-01T00:00:00+00:00", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "ledger tick" in first.stdout
+    assert "settlement tick" in first.stdout
+    assert " 0 steps run" not in first.stdout.split("settlement")[0]
+    again = run_cli("tick", "--as-of", "2027-01-01T00:00:00+00:00", cwd=tmp_path)
+    assert again.stdout.count(" 0 steps run in 0 rounds") == 2, again.stdout
