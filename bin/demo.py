@@ -157,7 +157,8 @@ def run_tick(store: str | None, as_of: str) -> None:
     try:
         settlement = open_settlement(ledger.settings, ledger=ledger)
         try:
-            reports = {"ledger": ledger.tick(instant), "settlement": settlement.tick(instant)}
+            report = ledger.tick(instant)  # the settlement's steps follow the Ledger's
+            reports = {"ledger": report, **report.followers}
         finally:
             settlement.close()
     finally:

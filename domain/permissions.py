@@ -67,6 +67,7 @@ PRESETS: dict[str, frozenset[Permission]] = {
     }),
     "financial": frozenset({
         P.SEND_RECEIPTS, P.WITHDRAW, P.FINANCIAL_REPORTS, P.AFFILIATE_PAYMENTS,
+        P.ADJUST_BALANCES,
     }),
     "affiliate_manager": frozenset({P.APPROVE_AFFILIATES, P.AFFILIATE_REPORTS}),
     "checkout": frozenset({P.SELL, P.RECORD_PAYMENTS, P.REQUEST_REFUNDS,

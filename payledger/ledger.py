@@ -11,7 +11,7 @@ so the Ledger refuses their commands.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from payledger.adapters.timer_index import TimerIndex
 from payledger.commanding import CommandApplication, Receipt
@@ -21,6 +21,10 @@ from payledger.scheduler import Scheduler, TickReport
 from payledger.settings import Settings
 
 __all__ = ["Ledger", "Receipt"]
+
+
+class Ticking(Protocol):
+    def tick(self, as_of: datetime) -> TickReport: ...
 
 
 class Ledger(CommandApplication):
@@ -36,6 +40,7 @@ class Ledger(CommandApplication):
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
         settings = settings or Settings.from_env()
         self._scheduler: Scheduler | None = None
+        self.followers: dict[str, Ticking] = {}
         super().__init__(settings, settings.store, clock=clock)
 
     # -- time ----------------------------------------------------------------------
@@ -48,8 +53,13 @@ class Ledger(CommandApplication):
         return self._scheduler
 
     def tick(self, as_of: datetime) -> TickReport:
-        """Run every time-driven step due by `as_of`, until nothing more is due."""
-        return self.scheduler.tick(as_of)
+        """Run every time-driven step due by `as_of`, until nothing more is due; then
+        each follower's (a settlement opened on this Ledger: releases, reserves), which
+        follow from what this tick wrote. Their reports are in `report.followers`."""
+        report = self.scheduler.tick(as_of)
+        for name, follower in self.followers.items():
+            report.followers[name] = follower.tick(as_of)
+        return report
 
     def close(self) -> None:
         if self._scheduler is not None:

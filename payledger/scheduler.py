@@ -81,6 +81,7 @@ class TickReport:
     executed: int = 0
     refused: list[tuple[Due, str]] = field(default_factory=list)
     rounds: int = 0
+    followers: dict[str, TickReport] = field(default_factory=dict)
 
 
 class Scheduler:

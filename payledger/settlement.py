@@ -94,6 +94,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             self._close_ledger()
             raise
         self.follow(LEDGER, self.ledger.notification_log)
+        self.ledger.followers[self.name] = self  # the Ledger's tick runs ours after its own
 
     def store_env(self, store: Store) -> dict[str, str]:
         # Balances are read on every invoice event: keep them cached (the library copies
@@ -121,6 +122,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             start, inclusive_of_start = page[-1].id, False
 
     def close(self) -> None:
+        self.ledger.followers.pop(self.name, None)
         if self._scheduler is not None:
             self._scheduler.index.close()
         super().close()

@@ -95,7 +95,8 @@ class SimulationBase:
             at, _, step = heapq.heappop(self._queue)
             self.clock.set(at)
             if at - self._ticked >= TICK_EVERY:
-                self.report.timed_steps += self.ledger.tick(at).executed
+                # the Ledger's own steps; the settlement is ticked each morning (payouts)
+                self.report.timed_steps += self.ledger.scheduler.tick(at).executed
                 self._ticked = at
             while on_day and (at - start) >= timedelta(days=day_done + 1):
                 day_done += 1

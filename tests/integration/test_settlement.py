@@ -330,7 +330,7 @@ def test_each_application_refuses_the_others_commands(sqlite_ledger, settlement,
     ("support", lambda b: c.RequestWithdrawal(balance_id=b, amount=1)),
     ("financial", lambda b: c.ChangeBankAccount(party="producer-1", currency="BRL",
                                                 bank_account=BANK)),
-    ("financial", lambda b: c.AdjustBalance(balance_id=b, amount=1, reason="x")),
+    ("support", lambda b: c.AdjustBalance(balance_id=b, amount=1, reason="x")),
     ("checkout", lambda b: c.CancelWithdrawal(balance_id=b, withdrawal_id=uuid4(), reason="x")),
 ])
 def test_balance_commands_need_their_permission(sqlite_ledger, settlement, checkout, owner,
