@@ -97,21 +97,6 @@ def _postgres(
                  dbname=dbname, schema=schema)
 
 
-def ensure_schema(store: Store) -> None:
-    """Create the PostgreSQL schema a URL names; the library creates only tables."""
-    if store.kind != "postgres" or not store.schema:
-        return
-    import psycopg
-
-    try:
-        with psycopg.connect(host=store.host, port=store.port, user=store.user,
-                             password=store.password or None, dbname=store.dbname,
-                             connect_timeout=5, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{store.schema}"')
-    except psycopg.OperationalError as error:
-        raise Unavailable(f"PostgreSQL at {store.host}:{store.port}: {error}") from None
-
-
 @contextmanager
 def creating_tables(store: Store) -> Iterator[None]:
     """Create the URL's schema, and hold a PostgreSQL advisory lock while the library

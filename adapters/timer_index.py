@@ -29,7 +29,6 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    func,
     insert,
     select,
     update,
@@ -142,10 +141,6 @@ class TimerIndex:
                     self.timers.c.aggregate_id == timer.aggregate_id.hex,
                     self.timers.c.action == timer.action,
                     self.timers.c.due_at == micros(timer.due_at))))
-
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(self.timers)).scalar() or 0)
 
     def close(self) -> None:
         self.engine.dispose()

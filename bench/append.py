@@ -51,7 +51,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from payledger.adapters.store import ensure_schema, parse_store_url
+from payledger.adapters.store import creating_tables, parse_store_url
 from payledger.domain import commands as c
 from payledger.domain.permissions import Actor
 from payledger.domain.splits import SplitRules, split
@@ -142,8 +142,8 @@ class PlainPath:
 
     def __init__(self, url: str) -> None:
         store = parse_store_url(url)
-        ensure_schema(store)
-        self.app = PlainApp(env=store.env(PlainApp.name))
+        with creating_tables(store):
+            self.app = PlainApp(env=store.env(PlainApp.name))
         self.subtotal = sum(item["unit_price"] for item in ITEMS)
         rules = SplitRules.model_validate(SPLIT)
         self.split_rules = rules.model_dump(mode="json")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
@@ -26,7 +25,6 @@ from payledger.domain.money import BPS_WHOLE, bps_of, currency_code
 
 NAMESPACE = UUID("0b7e2f52-3f4d-4c59-a7a1-5f8c4f0d2c61")
 KINDS = ("percent", "fixed")
-CouponKind = Literal["percent", "fixed"]
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,39}")
 
 

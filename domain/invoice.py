@@ -26,10 +26,8 @@ PIX_GRACE = timedelta(minutes=15)
 BOLETO_GRACE_BUSINESS_DAYS = 3
 PIX_REFUND_WINDOW = timedelta(days=90)
 ABANDON_WINDOW = timedelta(hours=1)
-WARRANTY = timedelta(days=7)
 
 METHODS = ("card", "pix", "boleto")
-PAYABLE = ("draft", "open", "expired")
 SETTLED = ("paid", "partially_refunded")
 
 

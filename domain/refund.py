@@ -15,9 +15,6 @@ from eventsourcing.domain import event
 
 from payledger.domain.envelope import LedgerAggregate
 
-REQUESTERS = ("buyer", "producer", "support")
-PIX_REFUND_DAYS = 90
-
 
 class Refund(LedgerAggregate):
     TOPIC = "payledger:Refund"
