@@ -11,7 +11,7 @@ from payledger.domain.affiliation import Affiliation
 from payledger.domain.errors import NotFound, ValidationError
 from payledger.handlers.lookup import find
 from payledger.handlers.product import load_product
-from payledger.handlers.registry import HANDLERS, Handler, handles
+from payledger.handlers.registry import handles, on_one
 from payledger.settings import Settings
 from payledger.work import Work
 
@@ -34,22 +34,24 @@ def request_affiliation(work: Work, cmd: c.RequestAffiliation, _: Settings) -> U
     return affiliation.id
 
 
-def on_affiliation(kind: type[c.AffiliationCommand]) -> Callable[[AffiliationStep], Handler]:
-    """Register a handler that moves the affiliation the command names."""
+def on_affiliation(
+    kind: type[c.AffiliationCommand],
+) -> Callable[[AffiliationStep], AffiliationStep]:
+    """Register a step on the affiliation the command names."""
 
-    def register(method: AffiliationStep) -> Handler:
-        def handler(work: Work, cmd: c.AffiliationCommand, _: Settings) -> UUID:
-            key = Affiliation.create_id(work.actor.account, cmd.product_id, cmd.affiliate)
-            affiliation = find(work, Affiliation, key)
-            if affiliation is None:
-                raise NotFound(Affiliation.KIND, f"{cmd.affiliate} of {cmd.product_id}")
-            method(work, affiliation, cmd)
-            return affiliation.id
-
-        HANDLERS[kind] = handler
-        return handler
+    def register(step: AffiliationStep) -> AffiliationStep:
+        on_one(kind, load_affiliation)(lambda work, found, cmd, _: step(work, found, cmd))
+        return step
 
     return register
+
+
+def load_affiliation(work: Work, cmd: c.AffiliationCommand) -> Affiliation:
+    key = Affiliation.create_id(work.actor.account, cmd.product_id, cmd.affiliate)
+    affiliation = find(work, Affiliation, key)
+    if affiliation is None:
+        raise NotFound(Affiliation.KIND, f"{cmd.affiliate} of {cmd.product_id}")
+    return affiliation
 
 
 @on_affiliation(c.ApproveAffiliation)

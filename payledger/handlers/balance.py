@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from payledger.domain import commands as c
 from payledger.domain.balance import Balance
 from payledger.domain.errors import NotFound
-from payledger.handlers.registry import Handler
+from payledger.handlers.registry import Handler, on_one
 from payledger.settings import Settings
 from payledger.work import Work
 
@@ -48,17 +48,14 @@ BALANCE_HANDLERS[c.ChangeBankAccount] = change_bank_account
 BALANCE_HANDLERS[c.RequestWithdrawal] = request_withdrawal
 
 
-def on_balance(kind: type[c.BalanceCommand]) -> Callable[[BalanceStep], Handler]:
-    """Register a handler that only calls one method of the command's balance."""
+def on_balance(kind: type[c.BalanceCommand]) -> Callable[[BalanceStep], BalanceStep]:
+    """Register a step on the command's balance (a command of the settlement)."""
 
-    def register(method: BalanceStep) -> Handler:
-        def handler(work: Work, cmd: c.BalanceCommand, settings: Settings) -> UUID:
-            balance = work.get(Balance, cmd.balance_id)
-            method(balance, cmd, settings)
-            return balance.id
-
-        BALANCE_HANDLERS[kind] = handler
-        return handler
+    def register(step: BalanceStep) -> BalanceStep:
+        on_one(kind, lambda work, cmd: work.get(Balance, cmd.balance_id),
+               registry=BALANCE_HANDLERS)(lambda _, balance, cmd, settings:
+                                          step(balance, cmd, settings))
+        return step
 
     return register
 

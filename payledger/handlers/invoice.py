@@ -11,7 +11,7 @@ from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
 from payledger.handlers.coupon import redeem_coupon
 from payledger.handlers.product import sale_rules
-from payledger.handlers.registry import HANDLERS, Handler, handles, invoice_changed
+from payledger.handlers.registry import handles, invoice_changed, on_one
 from payledger.settings import Settings
 from payledger.work import Work
 
@@ -44,18 +44,16 @@ def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID
     return invoice.id
 
 
-def on_invoice(kind: type[c.InvoiceCommand]) -> Callable[[InvoiceStep], Handler]:
-    """Register a handler that only calls one method of the command's invoice."""
+def on_invoice(kind: type[c.InvoiceCommand]) -> Callable[[InvoiceStep], InvoiceStep]:
+    """Register a step on the command's invoice; the plan or subscription follows it."""
 
-    def register(method: InvoiceStep) -> Handler:
-        def handler(work: Work, cmd: c.InvoiceCommand, settings: Settings) -> UUID:
-            invoice = work.get(Invoice, cmd.invoice_id)
-            method(invoice, cmd, settings)
+    def register(step: InvoiceStep) -> InvoiceStep:
+        def run(work: Work, invoice: Invoice, cmd: Any, settings: Settings) -> None:
+            step(invoice, cmd, settings)
             invoice_changed(work, invoice)
-            return invoice.id
 
-        HANDLERS[kind] = handler
-        return handler
+        on_one(kind, lambda work, cmd: work.get(Invoice, cmd.invoice_id))(run)
+        return step
 
     return register
 

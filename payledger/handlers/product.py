@@ -13,7 +13,7 @@ from payledger.domain.errors import NotFound, ValidationError
 from payledger.domain.product import Product, split_rules
 from payledger.domain.splits import SplitRules
 from payledger.handlers.lookup import find
-from payledger.handlers.registry import HANDLERS, Handler, handles
+from payledger.handlers.registry import handles, on_one
 from payledger.settings import Settings
 from payledger.work import Work
 
@@ -37,17 +37,13 @@ def load_product(work: Work, product_id: str) -> Product:
     return found
 
 
-def on_product(kind: type[c.ProductCommand]) -> Callable[[ProductStep], Handler]:
-    """Register a handler that only calls one method of the command's product."""
+def on_product(kind: type[c.ProductCommand]) -> Callable[[ProductStep], ProductStep]:
+    """Register a step on the command's product."""
 
-    def register(method: ProductStep) -> Handler:
-        def handler(work: Work, cmd: c.ProductCommand, _: Settings) -> UUID:
-            product = load_product(work, cmd.product_id)
-            method(product, cmd)
-            return product.id
-
-        HANDLERS[kind] = handler
-        return handler
+    def register(step: ProductStep) -> ProductStep:
+        on_one(kind, lambda work, cmd: load_product(work, cmd.product_id))(
+            lambda _, product, cmd, __: step(product, cmd))
+        return step
 
     return register
 

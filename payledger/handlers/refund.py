@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
 from payledger.domain.refund import Refund
-from payledger.handlers.registry import HANDLERS, Handler, handles, invoice_changed
+from payledger.handlers.registry import handles, invoice_changed, on_one
 from payledger.settings import Settings
 from payledger.work import Work
 
@@ -30,19 +30,17 @@ def request_refund(work: Work, cmd: c.RequestRefund, _: Settings) -> UUID:
     return work.add(refund).id
 
 
-def on_refund(kind: type[c.RefundCommand]) -> Callable[[RefundStep], Handler]:
-    """Register a handler that moves a refund and its invoice together."""
+def on_refund(kind: type[c.RefundCommand]) -> Callable[[RefundStep], RefundStep]:
+    """Register a step that moves a refund and its invoice together."""
 
-    def register(method: RefundStep) -> Handler:
-        def handler(work: Work, cmd: c.RefundCommand, _: Settings) -> UUID:
-            refund = work.get(Refund, cmd.refund_id)
+    def register(step: RefundStep) -> RefundStep:
+        def run(work: Work, refund: Refund, cmd: Any, _: Settings) -> None:
             invoice = work.get(Invoice, refund.invoice_id)
-            method(refund, invoice, cmd)
+            step(refund, invoice, cmd)
             invoice_changed(work, invoice)
-            return refund.id
 
-        HANDLERS[kind] = handler
-        return handler
+        on_one(kind, lambda work, cmd: work.get(Refund, cmd.refund_id))(run)
+        return step
 
     return register
 

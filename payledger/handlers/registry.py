@@ -34,6 +34,31 @@ def handles(kind: type[Command]) -> Callable[[Handler], Handler]:
     return register
 
 
+def on_one(
+    kind: type[Command],
+    load: Callable[[Work, Any], Any],
+    *,
+    registry: dict[type[Command], Handler] = HANDLERS,
+) -> Callable[[Callable[[Work, Any, Any, Settings], None]], Handler]:
+    """Register a handler that loads the command's aggregate and runs one step on it.
+
+    `load(work, command)` finds the aggregate; the step is `step(work, aggregate,
+    command, settings)`; the handler returns the aggregate's id. Each module wraps this
+    for its own step shape (`on_invoice`, `on_balance`, ...).
+    """
+
+    def register(step: Callable[[Work, Any, Any, Settings], None]) -> Handler:
+        def handler(work: Work, cmd: Any, settings: Settings) -> UUID:
+            found = load(work, cmd)
+            step(work, found, cmd, settings)
+            return UUID(str(found.id))
+
+        registry[kind] = handler
+        return handler
+
+    return register
+
+
 def invoice_changed(work: Work, invoice: Invoice) -> None:
     hook = INVOICE_OUTCOME_HOOKS.get(invoice.origin)
     if hook is not None:

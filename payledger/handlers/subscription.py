@@ -21,7 +21,7 @@ from payledger.domain.invoice import Invoice
 from payledger.domain.subscription import PeriodEnd, Subscription
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
-from payledger.handlers.registry import HANDLERS, INVOICE_OUTCOME_HOOKS, Handler, handles
+from payledger.handlers.registry import INVOICE_OUTCOME_HOOKS, Handler, handles, on_one
 from payledger.settings import Settings
 from payledger.work import Work
 
@@ -68,18 +68,8 @@ def create_subscription(work: Work, cmd: c.CreateSubscription, settings: Setting
 
 
 def on_subscription(kind: type[c.SubscriptionCommand]) -> Callable[[SubscriptionStep], Handler]:
-    """Register a handler that moves the command's subscription (and its invoices)."""
-
-    def register(step: SubscriptionStep) -> Handler:
-        def handler(work: Work, cmd: c.SubscriptionCommand, settings: Settings) -> UUID:
-            sub = work.get(Subscription, cmd.subscription_id)
-            step(work, sub, cmd, settings)
-            return sub.id
-
-        HANDLERS[kind] = handler
-        return handler
-
-    return register
+    """Register a step on the command's subscription (and its invoices)."""
+    return on_one(kind, lambda work, cmd: work.get(Subscription, cmd.subscription_id))
 
 
 def settle(work: Work, sub: Subscription, outcome: PeriodEnd, reason: str) -> None:
