@@ -90,10 +90,11 @@ class CommandApplication(Application[UUID]):
             with acting(envelope):
                 aggregate_id = handler(work, command, self.settings)
                 record = self._record_key(command, aggregate_id, work, envelope)
+            if lost:
+                self._refuse_taken_ids(work)
             try:
                 recordings = self.save(*work.touched.values(), record)
             except IntegrityError:
-                self._refuse_taken_ids(work)
                 lost += 1
                 time.sleep(random.uniform(0, 0.002 * lost))  # jitter: let the winner finish
                 continue
@@ -101,7 +102,10 @@ class CommandApplication(Application[UUID]):
         raise Conflict(f"{name}: a concurrent write won {self.settings.conflict_retries + 1} times")
 
     def _refuse_taken_ids(self, work: Work) -> None:
-        """A new aggregate whose id is already stored is no race to retry: say so."""
+        """After a lost race: a retry that still makes a new aggregate under an id the
+        store already holds is a duplicate (an id the caller chose), not a race to
+        retry. A handler that derives an id (a buyer's, an installment's invoice) finds
+        the winner's aggregate on its retry and makes nothing new."""
         for aggregate_id, kind in work.created.items():
             if self.recorder.select_events(aggregate_id, limit=1):
                 raise Conflict(f"{kind} {aggregate_id} already exists")

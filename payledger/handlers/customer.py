@@ -36,10 +36,7 @@ def link_customer(work: Work, customer: dict[str, Any], kind: str, aggregate_id:
     buyer_id = Buyer.create_id(work.actor.account, document)
     buyer = find(work, Buyer, buyer_id)
     if buyer is None:
-        buyer = Buyer(id=buyer_id, customer=dict(customer))
-        # Tracked but not listed as created: when two first purchases of one buyer race,
-        # the loser's retry finds the buyer the winner registered, instead of failing.
-        work.touched[buyer.id] = buyer
+        buyer = work.add(Buyer(id=buyer_id, customer=dict(customer)))
     else:
         buyer.update_details(dict(customer))
     buyer.link(kind, aggregate_id)
