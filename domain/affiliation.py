@@ -19,7 +19,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import ValidationError
 from payledger.domain.money import BPS_WHOLE
 
@@ -34,7 +34,12 @@ class Affiliation(LedgerAggregate):
     def create_id(account: str, product_id: str, affiliate: str) -> UUID:
         return uuid5(NAMESPACE, f"{account}\n{product_id}\n{affiliate}")
 
-    @event("Requested", topic="payledger:Affiliation.Requested")
+    class Requested(LedgerCreated):
+        TOPIC = "payledger:Affiliation.Requested"
+        product_id: str
+        affiliate: str
+
+    @event(Requested)
     def __init__(self, id: UUID, product_id: str, affiliate: str) -> None:
         self.product_id = product_id
         self.affiliate = affiliate
@@ -93,6 +98,3 @@ class Affiliation(LedgerAggregate):
                 return int(period["bps"])
         return None
 
-    def _require(self, command: str, *states: str) -> None:
-        if self.status not in states:
-            raise self.refuse(command, f"allowed only when {' or '.join(states)}")

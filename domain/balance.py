@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate, current_envelope
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, current_envelope
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import bps_of
 
@@ -57,7 +57,14 @@ class Balance(LedgerAggregate):
             next_recompute_at=None if platform else envelope.at + reserve_interval,
         )
 
-    @event("Opened", topic="payledger:Balance.Opened")
+    class Opened(LedgerCreated):
+        TOPIC = "payledger:Balance.Opened"
+        party: str
+        currency: str
+        platform: bool
+        next_recompute_at: datetime | None
+
+    @event(Opened)
     def __init__(
         self, id: UUID, party: str, currency: str, platform: bool,
         next_recompute_at: datetime | None,

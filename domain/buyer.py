@@ -17,7 +17,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import event
 
 from payledger.domain.customer import Customer, normalize_document
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import ValidationError
 
 NAMESPACE = UUID("5e0f3c8a-91d2-4b6e-a7c4-2f8b6d03e1a5")
@@ -40,7 +40,11 @@ class Buyer(LedgerAggregate):
     def create_id(account: str, document: str) -> UUID:
         return uuid5(NAMESPACE, f"{account}\n{normalize_document(document)}")
 
-    @event("Registered", topic="payledger:Buyer.Registered")
+    class Registered(LedgerCreated):
+        TOPIC = "payledger:Buyer.Registered"
+        customer: dict[str, Any]
+
+    @event(Registered)
     def __init__(self, id: UUID, customer: dict[str, Any]) -> None:
         self.customer = customer
         self.links: dict[str, str] = {}  # aggregate id -> kind

@@ -19,7 +19,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import BPS_WHOLE, bps_of, currency_code
 
@@ -65,7 +65,18 @@ class Coupon(LedgerAggregate):
             usage_limit=usage_limit, valid_from=valid_from, valid_until=valid_until,
         )
 
-    @event("Created", topic="payledger:Coupon.Created")
+    class Created(LedgerCreated):
+        TOPIC = "payledger:Coupon.Created"
+        code: str
+        kind: str
+        value: int
+        currency: str | None
+        product_ids: list[str]
+        usage_limit: int | None
+        valid_from: datetime
+        valid_until: datetime | None
+
+    @event(Created)
     def __init__(
         self,
         id: UUID,

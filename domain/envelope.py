@@ -1,9 +1,35 @@
 """The envelope every stored event carries, and the base class of every aggregate.
 
 The application opens an `Envelope` for each command (`acting(...)`); every event the
-command triggers takes the envelope's fields, so aggregate methods never pass them
-around. The chain fields start empty and are sealed when the event is stored (see
+command triggers takes the envelope's fields (the event class's field defaults read the
+open envelope), so aggregate methods never pass them around. An event's `prev_hash` is
+its aggregate's chain head when the aggregate had nothing pending; its own `hash` (and
+the link of a second pending event) is filled in when it is stored, by the mapper (see
 `payledger.adapters.chain`), because only the store knows the order of the chain.
+
+Aggregates declare their events as explicit nested classes with stable topics::
+
+    class Invoice(LedgerAggregate):
+        TOPIC = "payledger:Invoice"
+
+        class Created(LedgerCreated):
+            TOPIC = "payledger:Invoice.Created"
+            ...
+
+        @event(Created)
+        def __init__(self, ...) -> None: ...
+
+        class Paid(LedgerAggregate.Event):
+            TOPIC = "payledger:Invoice.Paid"
+            amount: int
+
+        @event(Paid)
+        def _paid(self, amount: int) -> None: ...
+
+`LedgerAggregate` builds on the library's `BaseAggregate` (with uuid4 ids, as its
+`Aggregate` does) rather than on `Aggregate`, whose ready-made `Created` event the
+library would copy, without a topic, into every aggregate that names its creation event
+otherwise ("Requested", "Opened", ...).
 """
 
 from __future__ import annotations
@@ -11,12 +37,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
 
 from payledger.domain.errors import InvalidTransition, PayLedgerError
 from payledger.domain.time import aware
@@ -38,12 +64,8 @@ class Envelope:
     causation_id: UUID | None
     command_id: UUID
 
-    def fields(self) -> dict[str, Any]:
-        return {
-            "account": self.account, "at": aware(self.at, "at"), "actor": self.actor,
-            "correlation_id": self.correlation_id, "causation_id": self.causation_id,
-            "command_id": self.command_id, "prev_hash": "", "hash": "",
-        }
+    def __post_init__(self) -> None:
+        aware(self.at, "at")  # a naive instant is refused here, before any event takes it
 
 
 _current: ContextVar[Envelope | None] = ContextVar("payledger_envelope", default=None)
@@ -66,46 +88,86 @@ def current_envelope() -> Envelope:
     return envelope
 
 
-class LedgerAggregate(Aggregate):
+def _account() -> str:
+    return current_envelope().account
+
+
+def _at() -> datetime:
+    return current_envelope().at
+
+
+def _actor() -> str:
+    return current_envelope().actor
+
+
+def _correlation_id() -> UUID:
+    return current_envelope().correlation_id
+
+
+def _causation_id() -> UUID | None:
+    return current_envelope().causation_id
+
+
+def _command_id() -> UUID:
+    return current_envelope().command_id
+
+
+class LedgerEvent(AggregateEvent):
+    """Every payledger event: the library's aggregate event plus the envelope."""
+
+    account: str = field(default_factory=_account, kw_only=True)
+    at: datetime = field(default_factory=_at, kw_only=True)
+    actor: str = field(default_factory=_actor, kw_only=True)
+    correlation_id: UUID = field(default_factory=_correlation_id, kw_only=True)
+    causation_id: UUID | None = field(default_factory=_causation_id, kw_only=True)
+    command_id: UUID = field(default_factory=_command_id, kw_only=True)
+    prev_hash: str = field(default="", kw_only=True)
+    hash: str = field(default="", kw_only=True)
+
+    def mutate(self, aggregate: Any) -> Any:
+        # Bodies read `updated_at` as the instant of the event being applied.
+        if aggregate is not None:
+            aggregate.updated_at = self.at
+        return super().mutate(aggregate)
+
+    def apply(self, aggregate: Any) -> None:
+        super().apply(aggregate)
+        aggregate.account = self.account
+        if self.hash or not hasattr(aggregate, "chain_head"):
+            aggregate.chain_head = self.hash  # a pending event's hash is known once stored
+        aggregate.updated_at = self.at
+        if not hasattr(aggregate, "created_at"):
+            aggregate.created_at = self.at
+
+
+class LedgerCreated(LedgerEvent, AggregateCreated):
+    """Every aggregate's creation event ("Created", "Requested", "Opened", ...)."""
+
+
+class LedgerAggregate(BaseAggregate[UUID]):
     """Base of every payledger aggregate: envelope on each event, account and chain head."""
 
     KIND = "Aggregate"
+    account: str
+    chain_head: str
+    created_at: datetime
+    updated_at: datetime
 
-    class Event(Aggregate.Event):
-        account: str
-        at: datetime
-        actor: str
-        correlation_id: UUID
-        causation_id: UUID | None
-        command_id: UUID
-        prev_hash: str
-        hash: str
+    Event = LedgerEvent
+    # No `Created` here: the library would copy it into every aggregate (see above).
 
-        def mutate(self, aggregate: Any) -> Any:
-            # Bodies read `updated_at` as the instant of the event being applied.
-            if aggregate is not None:
-                aggregate.updated_at = self.at
-            return super().mutate(aggregate)
-
-        def apply(self, aggregate: Any) -> None:
-            super().apply(aggregate)
-            aggregate.account = self.account
-            if self.hash or not hasattr(aggregate, "chain_head"):
-                aggregate.chain_head = self.hash  # pending events are sealed on save
-            aggregate.updated_at = self.at
-            if not hasattr(aggregate, "created_at"):
-                aggregate.created_at = self.at
-
-    @classmethod
-    def _create(cls, event_class: Any, **kwargs: Any) -> Any:
-        kwargs.update(current_envelope().fields())
-        return super()._create(event_class, **kwargs)
+    @staticmethod
+    def create_id(*_: Any, **__: Any) -> UUID:
+        return uuid4()
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        """Refuses an event for another account's aggregate; links the first pending
+        event to the stored chain (the mapper links the ones after it)."""
         envelope = current_envelope()
         if envelope.account != self.account:
             raise PayLedgerError(f"{self.KIND} {self.id} belongs to another account")
-        kwargs.update(envelope.fields())
+        if not self.pending_events:
+            kwargs.setdefault("prev_hash", self.chain_head)
         super().trigger_event(event_class, **kwargs)
 
     @property
@@ -116,11 +178,11 @@ class LedgerAggregate(Aggregate):
     def refuse(self, command: str, detail: str = "") -> InvalidTransition:
         return InvalidTransition(self.KIND, self.state_name, command, detail)
 
+    def _require(self, command: str, *states: str) -> None:
+        """Refuses `command` unless the aggregate's status is one of `states`."""
+        if self.state_name not in states:
+            raise self.refuse(command, f"allowed only when {' or '.join(states)}")
+
     @property
     def state_name(self) -> str:
         return str(getattr(self, "status", "unknown"))
-
-
-# Every aggregate names its own creation event ("Created", "Requested", ...), each with a
-# stable topic; without this the library would copy an untitled "Created" into each one.
-del LedgerAggregate.Created

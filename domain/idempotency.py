@@ -12,7 +12,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 
 NAMESPACE = UUID("6f1c0c2e-5b8a-4f0e-9b43-1d2a8c7e4a10")
 
@@ -23,11 +23,19 @@ class IdempotencyRecord(LedgerAggregate):
 
     @staticmethod
     def create_id(account: str, key: str) -> UUID:
+        """The record's id: derived, so a second use of the key collides with the first."""
         return uuid5(NAMESPACE, f"{account}\n{key}")
 
-    @event("Recorded", topic="payledger:IdempotencyRecord.Recorded")
+    class Recorded(LedgerCreated):
+        TOPIC = "payledger:IdempotencyRecord.Recorded"
+        key: str
+        command: str
+        digest: str
+        result: dict[str, Any]
+
+    @event(Recorded)
     def __init__(
-        self, key: str, command: str, digest: str, result: dict[str, Any]
+        self, id: UUID, key: str, command: str, digest: str, result: dict[str, Any]
     ) -> None:
         self.key = key
         self.command = command

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from eventsourcing.domain import event
 
 from payledger.domain.customer import Customer
-from payledger.domain.envelope import LedgerAggregate, current_envelope
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, current_envelope
 from payledger.domain.errors import ValidationError
 from payledger.domain.invoice import METHODS, Invoice
 from payledger.domain.money import allocate, installments
@@ -136,7 +136,20 @@ class InstallmentPlan(LedgerAggregate):
                    split_rules=split_rules, price=price, fee=fee, timezone=timezone,
                    warranty_days=warranty_days, schedule=schedule)
 
-    @event("Created", topic="payledger:InstallmentPlan.Created")
+    class Created(LedgerCreated):
+        TOPIC = "payledger:InstallmentPlan.Created"
+        customer: dict[str, Any]
+        items: list[dict[str, Any]]
+        currency: str
+        method: str
+        split_rules: dict[str, Any]
+        price: int
+        fee: int
+        timezone: str
+        warranty_days: int
+        schedule: list[dict[str, Any]]
+
+    @event(Created)
     def __init__(
         self, id: UUID, customer: dict[str, Any], items: list[dict[str, Any]], currency: str,
         method: str, split_rules: dict[str, Any], price: int, fee: int, timezone: str,

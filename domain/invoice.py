@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import ValidationError
 from payledger.domain.splits import SplitRules, split
 from payledger.domain.time import TimePolicy, add_business_days
@@ -35,7 +35,19 @@ class Invoice(LedgerAggregate):
     TOPIC = "payledger:Invoice"
     KIND = "Invoice"
 
-    @event("Created", topic="payledger:Invoice.Created")
+    class Created(LedgerCreated):
+        TOPIC = "payledger:Invoice.Created"
+        items: list[dict[str, Any]]
+        customer: dict[str, Any]
+        currency: str
+        method: str
+        split_rules: dict[str, Any]
+        subtotal: int
+        warranty_days: int
+        origin: str
+        origin_id: UUID | None
+
+    @event(Created)
     def __init__(
         self,
         id: UUID,
@@ -334,10 +346,6 @@ class Invoice(LedgerAggregate):
         return due
 
     # -- guards ------------------------------------------------------------------
-
-    def _require(self, command: str, *states: str) -> None:
-        if self.status not in states:
-            raise self.refuse(command, f"allowed only when {' or '.join(states)}")
 
     def _require_method(self, command: str, method: str) -> None:
         if self.method != method:

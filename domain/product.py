@@ -21,7 +21,7 @@ from uuid import UUID, uuid5
 import pydantic
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import BPS_WHOLE
 from payledger.domain.splits import Share, SplitRules
@@ -54,7 +54,14 @@ class Product(LedgerAggregate):
         return cls(id=cls.create_id(account, product_id), product_id=product_id, name=name,
                    producer=producer, affiliate_commission_bps=affiliate_commission_bps)
 
-    @event("Registered", topic="payledger:Product.Registered")
+    class Registered(LedgerCreated):
+        TOPIC = "payledger:Product.Registered"
+        product_id: str
+        name: str
+        producer: str
+        affiliate_commission_bps: int | None
+
+    @event(Registered)
     def __init__(
         self, id: UUID, product_id: str, name: str, producer: str,
         affiliate_commission_bps: int | None,

@@ -13,14 +13,24 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 
 
 class Refund(LedgerAggregate):
     TOPIC = "payledger:Refund"
     KIND = "Refund"
 
-    @event("Requested", topic="payledger:Refund.Requested")
+    class Requested(LedgerCreated):
+        TOPIC = "payledger:Refund.Requested"
+        invoice_id: UUID
+        amount: int
+        currency: str
+        full: bool
+        requested_by: str
+        justification: str
+        under_dispute: bool
+
+    @event(Requested)
     def __init__(
         self,
         id: UUID,
@@ -102,6 +112,3 @@ class Refund(LedgerAggregate):
         self.status = "failed"
         self.reason = reason
 
-    def _require(self, command: str, *states: str) -> None:
-        if self.status not in states:
-            raise self.refuse(command, f"allowed only when {' or '.join(states)}")

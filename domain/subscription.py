@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.domain import event
 
 from payledger.domain.customer import Customer
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import ValidationError
 
 RETRY_DAYS = (1, 3, 5)
@@ -128,7 +128,21 @@ class Subscription(LedgerAggregate):
             first_invoice_id=first_invoice_id, incomplete_expires_at=expires_at,
         )
 
-    @event("Created", topic="payledger:Subscription.Created")
+    class Created(LedgerCreated):
+        TOPIC = "payledger:Subscription.Created"
+        customer: dict[str, Any]
+        plan: dict[str, Any]
+        payment_method: str
+        split_rules: dict[str, Any]
+        timezone: str
+        charge_day: int
+        period_start: datetime
+        period_end: datetime
+        trial_ends_at: datetime | None
+        first_invoice_id: UUID | None
+        incomplete_expires_at: datetime | None
+
+    @event(Created)
     def __init__(
         self,
         id: UUID,
@@ -510,10 +524,6 @@ class Subscription(LedgerAggregate):
         self.customer = {**self.customer, "email": email}
 
     # -- guards --------------------------------------------------------------------------
-
-    def _require(self, command: str, *states: str) -> None:
-        if self.status not in states:
-            raise self.refuse(command, f"allowed only when {' or '.join(states)}")
 
     def _require_open_invoice(self, command: str, invoice_id: UUID) -> None:
         if self.open_invoice_id is None:

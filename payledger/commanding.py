@@ -28,7 +28,7 @@ from payledger.domain.envelope import Envelope, LedgerAggregate, acting
 from payledger.domain.errors import Conflict, NotFound, Unavailable, ValidationError
 from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.permissions import Actor
-from payledger.domain.time import Clock, SystemClock
+from payledger.domain.time import Clock, SystemClock, aware
 from payledger.handlers.registry import Handler
 from payledger.settings import Settings
 from payledger.work import Work, load
@@ -114,7 +114,7 @@ class CommandApplication(Application[UUID]):
         command_id = uuid4()
         return Envelope(
             account=actor.account,
-            at=command.at or self.clock.now(),
+            at=aware(command.at or self.clock.now(), "at"),
             actor=actor.id,
             correlation_id=command.correlation_id or command_id,
             causation_id=command.causation_id,
@@ -127,6 +127,7 @@ class CommandApplication(Application[UUID]):
         if not command.idempotency_key:
             return None
         return IdempotencyRecord(
+            id=IdempotencyRecord.create_id(envelope.account, command.idempotency_key),
             key=command.idempotency_key,
             command=type(command).__name__,
             digest=_digest(command),

@@ -40,7 +40,7 @@ from payledger.domain.errors import Conflict
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
-from payledger.domain.time import Clock, TimePolicy
+from payledger.domain.time import Clock, TimePolicy, aware
 from payledger.handlers.balance import BALANCE_HANDLERS, reserve_interval
 from payledger.ledger import Ledger
 from payledger.scheduler import Scheduler, TickReport, register
@@ -319,7 +319,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         correlation; caused by its command; a command id derived from the event, so a
         replay writes the same."""
         envelope = Envelope(
-            account=event.account, at=event.at, actor=ACTOR,
+            account=event.account, at=aware(event.at, "at"), actor=ACTOR,
             correlation_id=event.correlation_id, causation_id=event.command_id,
             command_id=uuid5(NAMESPACE, f"{event.originator_id}/{event.originator_version}"),
         )

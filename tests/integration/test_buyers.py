@@ -18,7 +18,7 @@ from payledger.domain import commands as c
 from payledger.domain.buyer import Buyer
 from payledger.domain.commands.base import Command
 from payledger.domain.customer import Customer
-from payledger.domain.envelope import LedgerAggregate
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
 from payledger.domain.permissions import Actor, Permission
 from payledger.handlers import HANDLERS
@@ -37,7 +37,11 @@ class Keepsake(LedgerAggregate):
 
     KIND = "Keepsake"
 
-    @event("Opened")
+    class Opened(LedgerCreated):
+        customer: dict[str, Any]
+        strict: bool
+
+    @event(Opened)
     def __init__(self, id: UUID, customer: dict[str, Any], strict: bool) -> None:
         self.customer = customer
         self.strict = strict  # refuses changes once closed, without an `open` flag
