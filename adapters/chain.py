@@ -2,15 +2,23 @@
 
 An event's hash is SHA-256 over its topic, aggregate id, version and its stored state
 (with the hash field itself left empty), in the JSON the library's transcoder writes.
-It is computed when the event is stored, because only then is its place known.
+It is computed by the mapper when the event is stored, because only then is its place
+known, and written into the stored bytes only (the event object stays as it was made).
 Verification decodes what is stored and hashes it again, so it checks the bytes that
 were stored, not an upcast reading of them.
+
+An event's `prev_hash` is set when it is triggered if its aggregate had nothing pending
+(the aggregate's chain head, read from the store); the mapper links each further
+pending event of the same aggregate to the hash it has just computed for the one before,
+which it remembers per thread for the duration of one save (`LedgerMapper.saving`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -18,20 +26,71 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+EMPTY_HASH = b'"hash":""'
+
+
+class ChainError(RuntimeError):
+    """An event could not be linked to its predecessor (a programming error)."""
+
 
 class LedgerMapper(Mapper[UUID]):
-    """The library's mapper, but it always stores `class_version`, even 1."""
+    """The library's mapper, sealing the chain as it encodes; it always stores
+    `class_version`, even 1, and encodes each event once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
+
+    @contextmanager
+    def saving(self) -> Iterator[dict[UUID, tuple[int, str]]]:
+        """Scope of one save: the hashes computed in it, by aggregate id, as
+        (version, hash); forgotten afterwards, so a retried save never links to an
+        event a rolled-back transaction wrote."""
+        heads: dict[UUID, tuple[int, str]] = {}
+        outer = getattr(self._local, "heads", None)
+        self._local.heads = heads
+        try:
+            yield heads
+        finally:
+            self._local.heads = outer
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        topic = get_topic(type(domain_event))
+        state = stored_state(domain_event)
+        if "hash" in state:
+            data = self._sealed(topic, domain_event, state)
+        else:
+            data = self.transcoder.encode(state)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
-            topic=get_topic(type(domain_event)),
-            state=self._encode(stored_state(domain_event)),
+            topic=topic,
+            state=self._protect(data),
         )
 
-    def _encode(self, state: dict[str, Any]) -> bytes:
-        data = self.transcoder.encode(state)
+    def _sealed(self, topic: str, event: DomainEventProtocol[UUID], state: dict[str, Any]) -> bytes:
+        aggregate_id, version = event.originator_id, event.originator_version
+        heads: dict[UUID, tuple[int, str]] | None = getattr(self._local, "heads", None)
+        state["prev_hash"] = self._prev_hash(state["prev_hash"], aggregate_id, version, heads)
+        state["hash"] = ""
+        body = self.transcoder.encode(state)
+        value = hashlib.sha256(_head(topic, aggregate_id, version) + body).hexdigest()
+        if heads is not None:
+            heads[aggregate_id] = (version, value)
+        return _with_hash(body, value)
+
+    @staticmethod
+    def _prev_hash(
+        given: str, aggregate_id: UUID, version: int, heads: dict[UUID, tuple[int, str]] | None
+    ) -> str:
+        if given or version == 1:
+            return given
+        known = heads.get(aggregate_id) if heads is not None else None
+        if known is None or known[0] != version - 1:
+            raise ChainError(f"event {version} of {aggregate_id} has no predecessor in this save")
+        return known[1]
+
+    def _protect(self, data: bytes) -> bytes:
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
@@ -46,30 +105,22 @@ def stored_state(domain_event: DomainEventProtocol[UUID]) -> dict[str, Any]:
     return state
 
 
+def _head(topic: str, originator_id: UUID | str, version: int) -> bytes:
+    return f"{topic}\n{UUID(str(originator_id)).hex}\n{version}\n".encode()
+
+
+def _with_hash(body: bytes, value: str) -> bytes:
+    """`body` with its top-level `"hash":""` filled. The envelope's fields come before
+    the domain's in every event, so the first occurrence is the envelope's."""
+    return body.replace(EMPTY_HASH, b'"hash":"' + value.encode() + b'"', 1)
+
+
 def digest(
     transcoder: Transcoder, topic: str, originator_id: UUID | str, version: int,
     state: dict[str, Any],
 ) -> str:
     body = transcoder.encode({**state, "hash": ""})
-    head = f"{topic}\n{UUID(str(originator_id)).hex}\n{version}\n".encode()
-    return hashlib.sha256(head + body).hexdigest()
-
-
-def seal(
-    transcoder: Transcoder, events: Sequence[Any], heads: dict[UUID, str]
-) -> dict[UUID, str]:
-    """Fill `prev_hash` and `hash` of pending events, in order; return the new heads."""
-    for event in events:
-        if not hasattr(event, "prev_hash"):
-            continue
-        prev = heads.get(event.originator_id, "")
-        object.__setattr__(event, "prev_hash", prev)
-        state = stored_state(event)
-        value = digest(transcoder, get_topic(type(event)), event.originator_id,
-                       event.originator_version, state)
-        object.__setattr__(event, "hash", value)
-        heads[event.originator_id] = value
-    return heads
+    return hashlib.sha256(_head(topic, originator_id, version) + body).hexdigest()
 
 
 def broken_links(transcoder: Transcoder, stored: Iterable[StoredEvent]) -> list[int]:

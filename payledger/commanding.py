@@ -3,9 +3,10 @@ Settlement (whose store holds the balances).
 
 `execute(actor, command)` authorizes the command, opens its envelope, runs its handler,
 and saves every aggregate the handler touched, with the idempotency record when the
-command carries a key, in one transaction. A concurrent write to the same aggregate is
-retried a bounded number of times, then raised as `Conflict`. Every save seals the
-events' hash chain (`adapters/chain.py`).
+command carries a key, in one transaction; `execute_many` does the same for many
+commands in one transaction. A concurrent write to the same aggregate is retried a
+bounded number of times, then raised as `Conflict`. Every save seals the events' hash
+chain as the mapper encodes them (`adapters/chain.py`).
 """
 
 from __future__ import annotations
@@ -14,18 +15,27 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, Recording
+from eventsourcing.utils import get_topic
 
-from payledger.adapters.chain import LedgerMapper, broken_links, seal
+from payledger.adapters.chain import LedgerMapper, broken_links
+from payledger.adapters.fastjson import FastJSONTranscoder
 from payledger.adapters.store import Store, creating_tables
 from payledger.domain.commands import Command
 from payledger.domain.envelope import Envelope, LedgerAggregate, acting
-from payledger.domain.errors import Conflict, NotFound, Unavailable, ValidationError
+from payledger.domain.errors import (
+    Conflict,
+    NotFound,
+    PayLedgerError,
+    Unavailable,
+    ValidationError,
+)
 from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.permissions import Actor
 from payledger.domain.time import Clock, SystemClock, aware
@@ -67,46 +77,100 @@ class CommandApplication(Application[UUID]):
             raise Unavailable(f"event store {store.kind}: {error}") from None
 
     def store_env(self, store: Store) -> dict[str, str]:
-        return store.env(self.name)
+        """The library's settings: the store's, the transcoder encoding with orjson,
+        and the aggregate cache (fast-forwarded from the store on each use)."""
+        prefix = self.name.upper()
+        env = {**store.env(self.name),
+               f"{prefix}_TRANSCODER_TOPIC": get_topic(FastJSONTranscoder)}
+        if self.settings.aggregate_cache:
+            env[f"{prefix}_AGGREGATE_CACHE_MAXSIZE"] = str(self.settings.aggregate_cache)
+        return env
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(transcoder=self.construct_transcoder(),
-                                   mapper_class=LedgerMapper)
+        mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
+                                     mapper_class=LedgerMapper)
+        assert isinstance(mapper, LedgerMapper)
+        self.chain: LedgerMapper = mapper
+        return mapper
 
     # -- commands ------------------------------------------------------------------
 
     def execute(self, actor: Actor, command: Command) -> Receipt:
+        return self.execute_many([(actor, command)])[0]
+
+    def execute_many(self, commands: Iterable[tuple[Actor, Command]]) -> list[Receipt]:
+        """Run each `(actor, command)` in order and save what they all did in one
+        transaction: all or nothing. A later command sees what earlier ones did (a
+        checkout's sale, then the gateway's approval of it). A command whose
+        idempotency key was used before returns its first receipt and writes nothing.
+        The first refusal is raised as it is, noting which command it was."""
+        batch = [self._prepare(actor, command) for actor, command in commands]
+        repeated: dict[int, Receipt] = {}
+        lost = 0
+        while lost <= self.settings.conflict_retries:
+            try:
+                return self._attempt(batch, repeated, lost)
+            except _Repeated as known:
+                repeated[known.index] = known.receipt  # run the batch again without it
+            except IntegrityError:
+                lost += 1
+                time.sleep(random.uniform(0, 0.002 * lost))  # jitter: let the winner finish
+        names = ", ".join(sorted({type(p.command).__name__ for p in batch}))
+        raise Conflict(f"{names}: a concurrent write won {lost} times")
+
+    def _prepare(self, actor: Actor, command: Command) -> _Prepared:
         name = type(command).__name__
         handler = self.handlers.get(type(command))
         if handler is None:
             raise ValidationError("command", f"{name} is not a command of {self.name}")
         actor.require(command.permission, name)
-        envelope = self._envelope(actor, command)
-        lost = 0
-        for _ in range(self.settings.conflict_retries + 1):
-            if command.idempotency_key and (done := self._repeat(actor, command)):
-                return done
-            work = Work(self, actor, name)
-            with acting(envelope):
-                aggregate_id = handler(work, command, self.settings)
-                record = self._record_key(command, aggregate_id, work, envelope)
-            if lost:
-                self._refuse_taken_ids(work)
-            try:
-                recordings = self.save(*work.touched.values(), record)
-            except IntegrityError:
-                lost += 1
-                time.sleep(random.uniform(0, 0.002 * lost))  # jitter: let the winner finish
-                continue
-            return Receipt(aggregate_id, envelope.command_id, len(recordings), repeated=False)
-        raise Conflict(f"{name}: a concurrent write won {self.settings.conflict_retries + 1} times")
+        return _Prepared(actor, command, handler, self._envelope(actor, command))
 
-    def _refuse_taken_ids(self, work: Work) -> None:
+    def _attempt(
+        self, batch: list[_Prepared], repeated: dict[int, Receipt], lost: int
+    ) -> list[Receipt]:
+        touched: dict[UUID, LedgerAggregate] = {}
+        created: dict[UUID, str] = {}
+        results: list[tuple[UUID, _Prepared, int] | Receipt] = []
+        records: list[IdempotencyRecord] = []
+        for index, prepared in enumerate(batch):
+            if index in repeated:
+                results.append(repeated[index])
+                continue
+            if lost and (done := self._repeat(prepared)):
+                raise _Repeated(index, done)  # a collision: the key's first run won
+            aggregate_id, events = self._run(prepared, index, Work(
+                self, prepared.actor, type(prepared.command).__name__, touched, created))
+            record = self._record_key(prepared, aggregate_id, events)
+            if record is not None:
+                records.append(record)
+                events += 1
+            results.append((aggregate_id, prepared, events))
+        if lost:
+            self._refuse_taken_ids(created)
+        self.save(*touched.values(), *records)
+        return [r if isinstance(r, Receipt) else
+                Receipt(r[0], r[1].envelope.command_id, r[2], repeated=False) for r in results]
+
+    def _run(self, prepared: _Prepared, index: int, work: Work) -> tuple[UUID, int]:
+        """The command's handler; the aggregate it is about and how many events it added."""
+        before = _pending(work.touched)
+        try:
+            with acting(prepared.envelope):
+                aggregate_id = prepared.handler(work, prepared.command, self.settings)
+        except PayLedgerError as error:
+            if (done := self._repeat(prepared)) is not None:
+                raise _Repeated(index, done) from None  # refused now, done the first time
+            error.add_note(f"command {index + 1}: {type(prepared.command).__name__}")
+            raise
+        return aggregate_id, _pending(work.touched) - before
+
+    def _refuse_taken_ids(self, created: dict[UUID, str]) -> None:
         """After a lost race: a retry that still makes a new aggregate under an id the
         store already holds is a duplicate (an id the caller chose), not a race to
         retry. A handler that derives an id (a buyer's, an installment's invoice) finds
         the winner's aggregate on its retry and makes nothing new."""
-        for aggregate_id, kind in work.created.items():
+        for aggregate_id, kind in created.items():
             if self.recorder.select_events(aggregate_id, limit=1):
                 raise Conflict(f"{kind} {aggregate_id} already exists")
 
@@ -122,21 +186,28 @@ class CommandApplication(Application[UUID]):
         )
 
     def _record_key(
-        self, command: Command, aggregate_id: UUID, work: Work, envelope: Envelope
+        self, prepared: _Prepared, aggregate_id: UUID, events: int
     ) -> IdempotencyRecord | None:
+        """The key's record, under an id derived from account and key: a second use
+        of the key collides with the first when saved, and only then is it looked up."""
+        command, envelope = prepared.command, prepared.envelope
         if not command.idempotency_key:
             return None
-        return IdempotencyRecord(
-            id=IdempotencyRecord.create_id(envelope.account, command.idempotency_key),
-            key=command.idempotency_key,
-            command=type(command).__name__,
-            digest=_digest(command),
-            result={"aggregate_id": str(aggregate_id), "command_id": str(envelope.command_id),
-                    "events": sum(len(a.pending_events) for a in work.touched.values()) + 1},
-        )
+        with acting(envelope):
+            return IdempotencyRecord(
+                id=IdempotencyRecord.create_id(envelope.account, command.idempotency_key),
+                key=command.idempotency_key,
+                command=type(command).__name__,
+                digest=_digest(command),
+                result={"aggregate_id": str(aggregate_id),
+                        "command_id": str(envelope.command_id), "events": events + 1},
+            )
 
-    def _repeat(self, actor: Actor, command: Command) -> Receipt | None:
-        assert command.idempotency_key
+    def _repeat(self, prepared: _Prepared) -> Receipt | None:
+        """The first receipt of a command whose key was used before, if it was."""
+        actor, command = prepared.actor, prepared.command
+        if not command.idempotency_key:
+            return None
         key_id = IdempotencyRecord.create_id(actor.account, command.idempotency_key)
         try:
             record = load(self, IdempotencyRecord, key_id)
@@ -151,14 +222,15 @@ class CommandApplication(Application[UUID]):
 
     # -- storage -------------------------------------------------------------------
 
-    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        heads = {agg_id: getattr(agg, "chain_head", "")
-                 for agg_id, agg in processing_event.aggregates.items()}
-        heads = seal(self.mapper.transcoder, processing_event.events, heads)
-        for agg_id, agg in processing_event.aggregates.items():
-            if isinstance(agg, LedgerAggregate):
-                agg.chain_head = heads.get(agg_id, agg.chain_head)
-        return super()._record(processing_event)
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save, sealing the events' hash chain as they are encoded
+        (`adapters/chain.py`); each saved aggregate's chain head follows."""
+        with self.chain.saving() as heads:
+            recordings = super().save(*objs, **kwargs)
+        for obj in objs:
+            if isinstance(obj, LedgerAggregate) and obj.id in heads:
+                obj.chain_head = heads[obj.id][1]
+        return recordings
 
     # -- queries -------------------------------------------------------------------
 
@@ -182,3 +254,25 @@ class CommandApplication(Application[UUID]):
 def _digest(command: Command) -> str:
     body = json.dumps(command.digest_fields(), sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _pending(touched: Mapping[UUID, LedgerAggregate]) -> int:
+    return sum(len(aggregate.pending_events) for aggregate in touched.values())
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A command authorized and enveloped, with its handler, ready to run."""
+
+    actor: Actor
+    command: Command
+    handler: Handler
+    envelope: Envelope
+
+
+class _Repeated(Exception):
+    """A command of the batch turned out to be a repeat: run the batch without it."""
+
+    def __init__(self, index: int, receipt: Receipt) -> None:
+        self.index = index
+        self.receipt = receipt

@@ -37,6 +37,9 @@ class Settings(BaseModel):
 
     store_url: str = DEFAULT_STORE_URL
     conflict_retries: Annotated[int, Field(ge=0, le=100)] = 10
+    # aggregates kept in memory per application (the library's cache, fast-forwarded
+    # from the store on each use); 0 turns it off
+    aggregate_cache: Annotated[int, Field(ge=0)] = 10_000
     abandon_window_seconds: Annotated[int, Field(ge=60)] = 3600
     pix_expiry_seconds: Annotated[int, Field(ge=60)] = 86_400
     platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] = 990  # sales without explicit split

@@ -78,7 +78,6 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
     handlers = BALANCE_HANDLERS
     topics = tuple(get_topic(cls) for cls in FOLLOWED)
     pull_section_size = 500
-    cache_size = 10_000
 
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
                  ledger: Ledger | None = None) -> None:
@@ -95,12 +94,6 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             raise
         self.follow(LEDGER, self.ledger.notification_log)
         self.ledger.followers[self.name] = self  # the Ledger's tick runs ours after its own
-
-    def store_env(self, store: Store) -> dict[str, str]:
-        # Balances are read on every invoice event: keep them cached (the library copies
-        # a cached aggregate for each use and fast-forwards it from the store).
-        return {**store.env(self.name),
-                f"{self.name.upper()}_AGGREGATE_CACHE_MAXSIZE": str(self.cache_size)}
 
     def follow(self, name: str, log: NotificationLog) -> None:
         """Read the Ledger's log with the Ledger's own mapper (no second connection pool)."""
@@ -181,7 +174,8 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self._loaded = {}
         try:
-            super().process_event(domain_event, tracking)
+            with self.chain.saving():  # the chain is sealed as the mapper encodes
+                super().process_event(domain_event, tracking)
         finally:
             self._loaded = {}
 

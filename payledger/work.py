@@ -18,12 +18,18 @@ A = TypeVar("A", bound=LedgerAggregate)
 
 
 class Work:
-    def __init__(self, ledger: Ledger, actor: Actor, action: str) -> None:
+    def __init__(
+        self, ledger: Ledger, actor: Actor, action: str,
+        touched: dict[UUID, LedgerAggregate] | None = None,
+        created: dict[UUID, str] | None = None,
+    ) -> None:
+        """`touched` and `created` are shared by the commands of one batch, so a
+        command sees what the ones before it did."""
         self.ledger = ledger
         self.actor = actor
         self.action = action
-        self.touched: dict[UUID, LedgerAggregate] = {}
-        self.created: dict[UUID, str] = {}
+        self.touched: dict[UUID, LedgerAggregate] = {} if touched is None else touched
+        self.created: dict[UUID, str] = {} if created is None else created
 
     def get(self, kind: type[A], aggregate_id: UUID) -> A:
         """Load an aggregate of the actor's account; the same object within one attempt."""
