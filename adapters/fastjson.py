@@ -22,7 +22,7 @@ class _Differs(Exception):
     """The state holds a value the two encoders may write differently."""
 
 
-_PLAIN = (str, int, bool, type(None))
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 class FastJSONTranscoder(JSONTranscoder):
@@ -36,10 +36,10 @@ class FastJSONTranscoder(JSONTranscoder):
         kind = type(value)
         if kind in _PLAIN:
             return value
-        if kind is dict:
-            return {self._key(k): self._plain(v) for k, v in value.items()}
+        if kind is dict:  # keys: orjson refuses what is not a str, then the library encodes
+            return {k: v if type(v) in _PLAIN else self._plain(v) for k, v in value.items()}
         if kind is list or kind is tuple:
-            return [self._plain(v) for v in value]
+            return [v if type(v) in _PLAIN else self._plain(v) for v in value]
         transcoding = self.types.get(kind)
         if transcoding is not None:
             return {"_type_": transcoding.name, "_data_": self._plain(transcoding.encode(value))}
@@ -53,13 +53,7 @@ class FastJSONTranscoder(JSONTranscoder):
         if isinstance(value, int) and not isinstance(value, bool):
             return int(value)
         if isinstance(value, dict):
-            return {self._key(k): self._plain(v) for k, v in value.items()}
+            return {k: self._plain(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._plain(v) for v in value]
         raise _Differs
-
-    @staticmethod
-    def _key(key: Any) -> str:
-        if type(key) is not str:
-            raise _Differs
-        return key

@@ -5,6 +5,13 @@ reflects, both written in one transaction. It lives beside the event store: a de
 SQLite file for a SQLite store (the library's own connection keeps the store's file),
 tables in the same schema for PostgreSQL. Selecting what is due uses an index on the
 due instant, so a tick costs what falls due, not what is open.
+
+The index is ticked often (the demo's host every five minutes) and mostly finds nothing
+new and nothing due, so it keeps three things in memory to skip queries: the position it
+last wrote, a lower bound of the earliest due instant, and whether any timer may be
+marked failed. Each stays safe when another process shares the tables: every process
+reads the whole log itself (so it sees every timer it bounds), and a failed mark another
+process made and this one drops only means one more refused attempt.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -37,6 +45,7 @@ from sqlalchemy import (
 from payledger.adapters.store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NEVER = 2**62  # later than any due instant: an empty index
 
 
 def micros(instant: datetime) -> int:
@@ -88,12 +97,17 @@ class TimerIndex:
             Column("position", BigInteger, nullable=False),
         )
         metadata.create_all(self.engine)
+        self._position: int | None = None
+        self._earliest: int | None = None  # no due instant is earlier (None: unknown)
+        self._may_have_failed = True
 
     def position(self) -> int:
-        with self.engine.connect() as conn:
-            found = conn.execute(select(self.tracking.c.position)
-                                 .where(self.tracking.c.name == self.name)).scalar()
-        return int(found or 0)
+        if self._position is None:
+            with self.engine.connect() as conn:
+                found = conn.execute(select(self.tracking.c.position)
+                                     .where(self.tracking.c.name == self.name)).scalar()
+            self._position = int(found or 0)
+        return self._position
 
     def record(self, changes: Mapping[UUID, Timers], position: int) -> None:
         """Replace the timers of each changed aggregate, and move the position, at once.
@@ -103,13 +117,9 @@ class TimerIndex:
         """
         keys = [aggregate_id.hex for aggregate_id in changes]
         with self.engine.begin() as conn:
-            failed: set[tuple[Any, ...]] = set()
+            failed = self._failed(conn, keys)
             for chunk in _chunks(keys, 500):
-                column = self.timers.c.aggregate_id
-                failed.update(tuple(row) for row in conn.execute(
-                    select(column, self.timers.c.action, self.timers.c.due_at)
-                    .where(and_(column.in_(chunk), self.timers.c.failed))).all())
-                conn.execute(delete(self.timers).where(column.in_(chunk)))
+                conn.execute(delete(self.timers).where(self.timers.c.aggregate_id.in_(chunk)))
             rows = [{"aggregate_id": aggregate_id.hex, "action": action,
                      "account": timers.account, "kind": timers.kind, "due_at": micros(due),
                      "failed": (aggregate_id.hex, action, micros(due)) in failed}
@@ -118,6 +128,22 @@ class TimerIndex:
             if rows:
                 conn.execute(insert(self.timers), rows)
             self._move(conn, position)
+        self._position = position
+        if self._earliest is not None and rows:
+            self._earliest = min(self._earliest, *(row["due_at"] for row in rows))
+
+    def _failed(self, conn: Connection, keys: list[str]) -> set[tuple[Any, ...]]:
+        """The failed marks among `keys`' timers (none to look for, usually)."""
+        if not self._may_have_failed:
+            return set()
+        column, failed = self.timers.c.aggregate_id, set()
+        for chunk in _chunks(keys, 500):
+            failed.update(tuple(row) for row in conn.execute(
+                select(column, self.timers.c.action, self.timers.c.due_at)
+                .where(and_(column.in_(chunk), self.timers.c.failed))).all())
+        self._may_have_failed = bool(failed) or conn.execute(
+            select(column).where(self.timers.c.failed).limit(1)).first() is not None
+        return failed
 
     def _move(self, conn: Connection, position: int) -> None:
         done = conn.execute(update(self.tracking).where(self.tracking.c.name == self.name)
@@ -127,14 +153,25 @@ class TimerIndex:
 
     def due(self, as_of: datetime, limit: int = 1000) -> list[Due]:
         """Timers due by `as_of` that did not fail, earliest first."""
-        query = (select(self.timers)
-                 .where(and_(~self.timers.c.failed, self.timers.c.due_at <= micros(as_of)))
+        by = micros(as_of)
+        if self._earliest is not None and by < self._earliest:
+            return []
+        pending = ~self.timers.c.failed
+        query = (select(self.timers).where(and_(pending, self.timers.c.due_at <= by))
                  .order_by(self.timers.c.due_at, self.timers.c.aggregate_id).limit(limit))
         with self.engine.connect() as conn:
-            return [Due(UUID(row.aggregate_id), row.action, row.account, row.kind,
-                        instant(row.due_at)) for row in conn.execute(query)]
+            found = [Due(UUID(row.aggregate_id), row.action, row.account, row.kind,
+                         instant(row.due_at)) for row in conn.execute(query)]
+            if not found:
+                earliest = conn.execute(select(func.min(self.timers.c.due_at))
+                                        .where(pending)).scalar()
+                self._earliest = _NEVER if earliest is None else int(earliest)
+        return found
 
     def mark_failed(self, refused: Iterable[Due]) -> None:
+        refused = list(refused)
+        if refused:
+            self._may_have_failed = True
         with self.engine.begin() as conn:
             for timer in refused:
                 conn.execute(update(self.timers).values(failed=True).where(and_(

@@ -34,12 +34,15 @@ otherwise ("Requested", "Opened", ...).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Self
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
@@ -140,6 +143,23 @@ class LedgerEvent(AggregateEvent):
             aggregate.created_at = self.at
 
 
+_IMMUTABLE: frozenset[type] = frozenset({
+    str, int, bool, float, type(None), UUID, datetime, date, timedelta, Decimal,
+})
+
+
+def _copied(value: Any, memo: dict[int, Any]) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE or isinstance(value, Enum):
+        return value
+    if kind is dict:
+        return {key: item if type(item) in _IMMUTABLE else _copied(item, memo)
+                for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _IMMUTABLE else _copied(item, memo) for item in value]
+    return copy.deepcopy(value, memo)
+
+
 class LedgerCreated(LedgerEvent, AggregateCreated):
     """Every aggregate's creation event ("Created", "Requested", "Opened", ...)."""
 
@@ -169,6 +189,15 @@ class LedgerAggregate(BaseAggregate[UUID]):
         if not self.pending_events:
             kwargs.setdefault("prev_hash", self.chain_head)
         super().trigger_event(event_class, **kwargs)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """A copy for the library's aggregate cache, which copies a cached aggregate for
+        each use. State is JSON-shaped (dicts and lists of values), so only the
+        containers are copied and the values (str, int, UUID, datetime, enums, frozen
+        value objects) are shared: several times faster than the generic deep copy."""
+        clone = self.__class__.__new__(self.__class__)
+        clone.__dict__.update(_copied(vars(self), memo))
+        return clone
 
     @property
     def now(self) -> datetime:

@@ -154,7 +154,6 @@ class CommandApplication(Application[UUID]):
 
     def _run(self, prepared: _Prepared, index: int, work: Work) -> tuple[UUID, int]:
         """The command's handler; the aggregate it is about and how many events it added."""
-        before = _pending(work.touched)
         try:
             with acting(prepared.envelope):
                 aggregate_id = prepared.handler(work, prepared.command, self.settings)
@@ -163,7 +162,7 @@ class CommandApplication(Application[UUID]):
                 raise _Repeated(index, done) from None  # refused now, done the first time
             error.add_note(f"command {index + 1}: {type(prepared.command).__name__}")
             raise
-        return aggregate_id, _pending(work.touched) - before
+        return aggregate_id, work.events
 
     def _refuse_taken_ids(self, created: dict[UUID, str]) -> None:
         """After a lost race: a retry that still makes a new aggregate under an id the
@@ -254,10 +253,6 @@ class CommandApplication(Application[UUID]):
 def _digest(command: Command) -> str:
     body = json.dumps(command.digest_fields(), sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-def _pending(touched: Mapping[UUID, LedgerAggregate]) -> int:
-    return sum(len(aggregate.pending_events) for aggregate in touched.values())
 
 
 @dataclass(frozen=True)

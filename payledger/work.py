@@ -30,6 +30,7 @@ class Work:
         self.action = action
         self.touched: dict[UUID, LedgerAggregate] = {} if touched is None else touched
         self.created: dict[UUID, str] = {} if created is None else created
+        self._pending_before: dict[UUID, int] = {}
 
     def get(self, kind: type[A], aggregate_id: UUID) -> A:
         """Load an aggregate of the actor's account; the same object within one attempt."""
@@ -39,14 +40,25 @@ class Work:
             found = self.ledger.load(kind, aggregate_id)
         self.actor.require_account(found.account, self.action)
         assert isinstance(found, kind)
-        self.touched[aggregate_id] = found
+        self._touch(found)
         return found
 
     def add(self, aggregate: A) -> A:
         """Track a new aggregate, to be saved with the rest."""
-        self.touched[aggregate.id] = aggregate
+        self._pending_before.setdefault(aggregate.id, 0)  # its creation counts
+        self._touch(aggregate)
         self.created[aggregate.id] = aggregate.KIND
         return aggregate
+
+    @property
+    def events(self) -> int:
+        """How many events this command triggered (a batch's earlier ones aside)."""
+        return sum(len(self.touched[aggregate_id].pending_events) - before
+                   for aggregate_id, before in self._pending_before.items())
+
+    def _touch(self, aggregate: LedgerAggregate) -> None:
+        self.touched[aggregate.id] = aggregate
+        self._pending_before.setdefault(aggregate.id, len(aggregate.pending_events))
 
 
 def load(ledger: Ledger, kind: type[A], aggregate_id: UUID) -> A:
