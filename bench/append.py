@@ -66,7 +66,7 @@ from eventsourcing.domain import Aggregate, event
 from payledger.adapters.store import creating_tables, parse_store_url
 from payledger.domain import commands as c
 from payledger.domain.permissions import Actor
-from payledger.domain.splits import SplitRules, split
+from payledger.domain.splits import SplitLine, SplitRules, split
 from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
@@ -119,7 +119,7 @@ class PlainInvoice(Aggregate):
         self.status = "draft"
         self.attempts = 0
         self.paid = 0
-        self.splits: list[dict[str, Any]] = []
+        self.splits: list[SplitLine] = []
         self.paid_at: datetime | None = None
         self.instrument: str | None = None
 
@@ -131,13 +131,13 @@ class PlainInvoice(Aggregate):
         self.attempts = attempt
         self.status = "open"
 
-    def approve_card(self, authorization_code: str, splits: list[dict[str, Any]],
+    def approve_card(self, authorization_code: str, splits: list[SplitLine],
                      paid_at: datetime) -> None:
         self._paid(reference=authorization_code, amount=self.total, splits=splits,
                    paid_at=paid_at, late=False)
 
     @event("Paid", topic="payledger.bench:PlainInvoice.Paid")
-    def _paid(self, reference: str, amount: int, splits: list[dict[str, Any]],
+    def _paid(self, reference: str, amount: int, splits: list[SplitLine],
               paid_at: datetime, late: bool) -> None:
         self.instrument = reference
         self.paid = amount

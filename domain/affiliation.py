@@ -14,16 +14,29 @@ business instant (`commission_at`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import TypedDict
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import ValidationError
 from payledger.domain.money import BPS_WHOLE
 
 NAMESPACE = UUID("c2a9e6d1-8b4f-4f7a-b0e3-6d15f2c7a948")
+
+class AffiliationStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    ENDED = "ended"
+
+
+CommissionPeriod = TypedDict(
+    "CommissionPeriod", {"from": datetime, "until": datetime | None, "bps": int},
+)
+"""One approval's commission: in force from `from` until `until` (None while approved)."""
 
 
 class Affiliation(LedgerAggregate):
@@ -43,51 +56,66 @@ class Affiliation(LedgerAggregate):
     def __init__(self, id: UUID, product_id: str, affiliate: str) -> None:
         self.product_id = product_id
         self.affiliate = affiliate
-        self.status = "requested"
+        self.status = AffiliationStatus.REQUESTED
         self.commission_bps: int | None = None
         self.reason: str | None = None
-        self.periods: list[dict[str, Any]] = []
+        self.periods: list[CommissionPeriod] = []
 
     def request_again(self) -> None:
-        self._require("request an affiliation", "refused", "ended")
+        self._require("request an affiliation", AffiliationStatus.REFUSED, AffiliationStatus.ENDED)
         self._requested_again()
 
-    @event("RequestedAgain", topic="payledger:Affiliation.RequestedAgain")
+    class RequestedAgain(LedgerEvent):
+        TOPIC = "payledger:Affiliation.RequestedAgain"
+
+    @event(RequestedAgain)
     def _requested_again(self) -> None:
-        self.status = "requested"
+        self.status = AffiliationStatus.REQUESTED
         self.reason = None
 
     def approve(self, commission_bps: int | None) -> None:
         command = "approve"
-        self._require(command, "requested")
+        self._require(command, AffiliationStatus.REQUESTED)
         if commission_bps is None:
             raise self.refuse(command, f"product {self.product_id} has no affiliate commission set")
         if not 1 <= commission_bps <= BPS_WHOLE:
             raise ValidationError("commission_bps", f"must be 1 to {BPS_WHOLE} basis points")
         self._approved(commission_bps=commission_bps)
 
-    @event("Approved", topic="payledger:Affiliation.Approved")
+    class Approved(LedgerEvent):
+        TOPIC = "payledger:Affiliation.Approved"
+        commission_bps: int
+
+    @event(Approved)
     def _approved(self, commission_bps: int) -> None:
-        self.status = "approved"
+        self.status = AffiliationStatus.APPROVED
         self.commission_bps = commission_bps
         self.periods.append({"from": self.updated_at, "until": None, "bps": commission_bps})
 
     def reject(self, reason: str) -> None:
-        self._require("refuse", "requested")
+        self._require("refuse", AffiliationStatus.REQUESTED)
         self._refused(reason=reason)
 
-    @event("Refused", topic="payledger:Affiliation.Refused")
+    class Refused(LedgerEvent):
+        TOPIC = "payledger:Affiliation.Refused"
+        reason: str
+
+    @event(Refused)
     def _refused(self, reason: str) -> None:
-        self.status = "refused"
+        self.status = AffiliationStatus.REFUSED
         self.reason = reason
 
     def end(self, reason: str) -> None:
-        self._require("end", "approved")
+        self._require("end", AffiliationStatus.APPROVED)
         self._ended(reason=reason)
 
-    @event("Ended", topic="payledger:Affiliation.Ended")
+    class Ended(LedgerEvent):
+        TOPIC = "payledger:Affiliation.Ended"
+        reason: str
+
+    @event(Ended)
     def _ended(self, reason: str) -> None:
-        self.status = "ended"
+        self.status = AffiliationStatus.ENDED
         self.reason = reason
         self.periods[-1]["until"] = self.updated_at
 

@@ -11,16 +11,19 @@ document; a buyer without a document (outside Brazil) has no aggregate.
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from payledger.domain.customer import Customer, normalize_document
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated
+from payledger.domain.customer import Customer, CustomerData, normalize_document
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import ValidationError
 
 NAMESPACE = UUID("5e0f3c8a-91d2-4b6e-a7c4-2f8b6d03e1a5")
+
+class BuyerStatus(StrEnum):
+    ACTIVE = "active"
 
 
 def check_email(value: str, field: str = "email") -> str:
@@ -42,13 +45,13 @@ class Buyer(LedgerAggregate):
 
     class Registered(LedgerCreated):
         TOPIC = "payledger:Buyer.Registered"
-        customer: dict[str, Any]
+        customer: CustomerData
 
     @event(Registered)
-    def __init__(self, id: UUID, customer: dict[str, Any]) -> None:
+    def __init__(self, id: UUID, customer: CustomerData) -> None:
         self.customer = customer
         self.links: dict[str, str] = {}  # aggregate id -> kind
-        self.status = "active"
+        self.status = BuyerStatus.ACTIVE
 
     @property
     def document(self) -> str:
@@ -58,15 +61,19 @@ class Buyer(LedgerAggregate):
     def email(self) -> str:
         return str(self.customer["email"])
 
-    def update_details(self, customer: dict[str, Any]) -> None:
+    def update_details(self, customer: CustomerData) -> None:
         """The buyer bought again with other details (name, email, phone): keep the latest."""
         if customer.get("document") != self.document:
             raise ValidationError("customer.document", "is another buyer's document")
         if customer != self.customer:
             self._details_updated(customer=customer)
 
-    @event("DetailsUpdated", topic="payledger:Buyer.DetailsUpdated")
-    def _details_updated(self, customer: dict[str, Any]) -> None:
+    class DetailsUpdated(LedgerEvent):
+        TOPIC = "payledger:Buyer.DetailsUpdated"
+        customer: CustomerData
+
+    @event(DetailsUpdated)
+    def _details_updated(self, customer: CustomerData) -> None:
         self.customer = customer
 
     def link(self, kind: str, aggregate_id: UUID) -> None:
@@ -74,7 +81,12 @@ class Buyer(LedgerAggregate):
         if str(aggregate_id) not in self.links:
             self._linked(kind=kind, aggregate_id=aggregate_id)
 
-    @event("Linked", topic="payledger:Buyer.Linked")
+    class Linked(LedgerEvent):
+        TOPIC = "payledger:Buyer.Linked"
+        kind: str
+        aggregate_id: UUID
+
+    @event(Linked)
     def _linked(self, kind: str, aggregate_id: UUID) -> None:
         self.links[str(aggregate_id)] = kind
 
@@ -89,6 +101,10 @@ class Buyer(LedgerAggregate):
             raise ValidationError("new_email", "is already the buyer's email")
         self._email_changed(customer={**self.customer, "email": new})
 
-    @event("EmailChanged", topic="payledger:Buyer.EmailChanged")
-    def _email_changed(self, customer: dict[str, Any]) -> None:
+    class EmailChanged(LedgerEvent):
+        TOPIC = "payledger:Buyer.EmailChanged"
+        customer: CustomerData
+
+    @event(EmailChanged)
+    def _email_changed(self, customer: CustomerData) -> None:
         self.customer = customer

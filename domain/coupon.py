@@ -15,17 +15,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import BPS_WHOLE, bps_of, currency_code
 
 NAMESPACE = UUID("0b7e2f52-3f4d-4c59-a7a1-5f8c4f0d2c61")
 KINDS = ("percent", "fixed")
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,39}")
+
+class CouponStatus(StrEnum):
+    ACTIVE = "active"
+    EXHAUSTED = "exhausted"
+    DISABLED = "disabled"
 
 
 def normalize_code(code: str) -> str:
@@ -97,7 +103,7 @@ class Coupon(LedgerAggregate):
         self.usage_limit = usage_limit
         self.valid_from = valid_from
         self.valid_until = valid_until
-        self.status = "active"
+        self.status = CouponStatus.ACTIVE
         self.used = 0
         self.redemptions: dict[str, int] = {}
 
@@ -113,7 +119,7 @@ class Coupon(LedgerAggregate):
     ) -> int:
         """Use the coupon on a sale made now; return the discount it gives."""
         command = "redeem"
-        self._require(command, "active")
+        self._require(command, CouponStatus.ACTIVE)
         self._check_window(command)
         if str(invoice_id) in self.redemptions:
             raise self.refuse(command, f"invoice {invoice_id} already redeemed it")
@@ -137,25 +143,34 @@ class Coupon(LedgerAggregate):
             raise InvalidTransition(self.KIND, "expired", command,
                                     f"{self.code} expired at {self.valid_until.isoformat()}")
 
-    @event("Redeemed", topic="payledger:Coupon.Redeemed")
+    class Redeemed(LedgerEvent):
+        TOPIC = "payledger:Coupon.Redeemed"
+        invoice_id: UUID
+        amount: int
+
+    @event(Redeemed)
     def _redeemed(self, invoice_id: UUID, amount: int) -> None:
         self.redemptions[str(invoice_id)] = amount
         self.used += 1
         if self.usage_limit is not None and self.used >= self.usage_limit:
-            self.status = "exhausted"
+            self.status = CouponStatus.EXHAUSTED
 
     def disable(self, reason: str) -> None:
-        self._require("disable", "active", "exhausted")
+        self._require("disable", CouponStatus.ACTIVE, CouponStatus.EXHAUSTED)
         self._disabled(reason=reason)
 
-    @event("Disabled", topic="payledger:Coupon.Disabled")
+    class Disabled(LedgerEvent):
+        TOPIC = "payledger:Coupon.Disabled"
+        reason: str
+
+    @event(Disabled)
     def _disabled(self, reason: str) -> None:
-        self.status = "disabled"
+        self.status = CouponStatus.DISABLED
 
     def _require(self, command: str, *states: str) -> None:
         if self.status not in states:
-            detail = {"exhausted": f"its usage limit of {self.usage_limit} is reached",
-                      "disabled": f"{self.code} was disabled"}.get(self.status, "")
+            detail = {CouponStatus.EXHAUSTED: f"its usage limit of {self.usage_limit} is reached",
+                      CouponStatus.DISABLED: f"{self.code} was disabled"}.get(self.status, "")
             raise self.refuse(command, detail)
 
 

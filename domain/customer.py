@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -99,6 +99,16 @@ _COUNTRIES = frozenset(_COUNTRY_CODES.split())
 """The 249 officially assigned ISO 3166-1 alpha-2 codes."""
 
 
+class CustomerData(TypedDict):
+    """A `Customer` as plain strings (`Customer.to_dict`), as events and aggregates keep it."""
+
+    name: str
+    email: str
+    phone: str | None
+    country: str
+    document: str | None
+
+
 class Customer(BaseModel):
     """Who a charge is billed to: the one shape carrying personal data (LGPD).
 
@@ -164,11 +174,11 @@ class Customer(BaseModel):
             raise ValidationError(field, first["msg"]) from None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, str | None]) -> Customer:
+    def from_dict(cls, data: Mapping[str, object]) -> Customer:
         """Rebuild a Customer from `to_dict` output, validating it again."""
         return cls.parse(**data)
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> CustomerData:
         """The customer as plain strings, for an event body."""
         return {
             "name": self.name,

@@ -11,14 +11,16 @@ invoice and then won or lost (charged back).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypedDict
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated
+from payledger.domain.customer import CustomerData
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import ValidationError
-from payledger.domain.splits import SplitRules, split
+from payledger.domain.splits import SplitLine, SplitRules, split
 from payledger.domain.time import TimePolicy, add_business_days
 
 PIX_EXPIRY = timedelta(hours=24)
@@ -28,7 +30,38 @@ PIX_REFUND_WINDOW = timedelta(days=90)
 ABANDON_WINDOW = timedelta(hours=1)
 
 METHODS = ("card", "pix", "boleto")
-SETTLED = ("paid", "partially_refunded")
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+    CHARGED_BACK = "charged_back"
+
+
+class DisputeStatus(StrEnum):
+    """The dispute overlay of a paid invoice (`Invoice.dispute`, None before any)."""
+
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+SETTLED = (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED)
+
+
+class InvoiceItem(TypedDict):
+    """One line of an invoice, as the sale's `Item` command value dumps it."""
+
+    product_id: str
+    description: str
+    quantity: int
+    unit_price: int
 
 
 class Invoice(LedgerAggregate):
@@ -37,8 +70,8 @@ class Invoice(LedgerAggregate):
 
     class Created(LedgerCreated):
         TOPIC = "payledger:Invoice.Created"
-        items: list[dict[str, Any]]
-        customer: dict[str, Any]
+        items: list[InvoiceItem]
+        customer: CustomerData
         currency: str
         method: str
         split_rules: dict[str, Any]
@@ -51,8 +84,8 @@ class Invoice(LedgerAggregate):
     def __init__(
         self,
         id: UUID,
-        items: list[dict[str, Any]],
-        customer: dict[str, Any],
+        items: list[InvoiceItem],
+        customer: CustomerData,
         currency: str,
         method: str,
         split_rules: dict[str, Any],
@@ -73,7 +106,7 @@ class Invoice(LedgerAggregate):
         self.warranty_days = warranty_days
         self.origin = origin
         self.origin_id = origin_id
-        self.status = "draft"
+        self.status = InvoiceStatus.DRAFT
         self.attempts = 0
         self.declines = 0
         self.expires_at: datetime | None = None
@@ -81,10 +114,10 @@ class Invoice(LedgerAggregate):
         self.abandoned_at: datetime | None = None
         self.paid_at: datetime | None = None
         self.paid = 0
-        self.splits: list[dict[str, Any]] = []
+        self.splits: list[SplitLine] = []
         self.refunded = 0
         self.reserved: dict[str, int] = {}
-        self.dispute: str | None = None
+        self.dispute: DisputeStatus | None = None
         self.dispute_deadline: datetime | None = None
         self.charged_back = 0
         self.warranty_ended = False
@@ -92,72 +125,99 @@ class Invoice(LedgerAggregate):
     # -- checkout --------------------------------------------------------------
 
     def apply_discount(self, amount: int, coupon: str | None) -> None:
-        self._require("apply a discount", "draft")
+        self._require("apply a discount", InvoiceStatus.DRAFT)
         if self.discount:
             raise self.refuse("apply a discount", "a discount was already applied")
         if not 0 < amount < self.subtotal:
             raise ValidationError("amount", f"must be between 1 and {self.subtotal - 1}")
         self._discount_applied(amount=amount, coupon=coupon)
 
-    @event("DiscountApplied", topic="payledger:Invoice.DiscountApplied")
+    class DiscountApplied(LedgerEvent):
+        TOPIC = "payledger:Invoice.DiscountApplied"
+        amount: int
+        coupon: str | None
+
+    @event(DiscountApplied)
     def _discount_applied(self, amount: int, coupon: str | None) -> None:
         self.discount = amount
         self.coupon = coupon
         self.total = self.subtotal - amount
 
     def request_charge(self, reason: str) -> None:
-        self._require("request a charge", "draft", "open")
+        self._require("request a charge", InvoiceStatus.DRAFT, InvoiceStatus.OPEN)
         self._charge_requested(attempt=self.attempts + 1, reason=reason)
 
-    @event("ChargeRequested", topic="payledger:Invoice.ChargeRequested")
+    class ChargeRequested(LedgerEvent):
+        TOPIC = "payledger:Invoice.ChargeRequested"
+        attempt: int
+        reason: str
+
+    @event(ChargeRequested)
     def _charge_requested(self, attempt: int, reason: str) -> None:
         self.attempts = attempt
-        self.status = "open"
+        self.status = InvoiceStatus.OPEN
 
     def decline_card(self, reason: str) -> None:
         self._require_method("record a card decline", "card")
-        self._require("record a card decline", "open")
+        self._require("record a card decline", InvoiceStatus.OPEN)
         self._card_declined(attempt=self.attempts, reason=reason)
 
-    @event("CardDeclined", topic="payledger:Invoice.CardDeclined")
+    class CardDeclined(LedgerEvent):
+        TOPIC = "payledger:Invoice.CardDeclined"
+        attempt: int
+        reason: str
+
+    @event(CardDeclined)
     def _card_declined(self, attempt: int, reason: str) -> None:
         self.declines += 1
 
     def issue_pix(self, txid: str, expires_in: timedelta = PIX_EXPIRY) -> None:
         self._require_method("issue a Pix charge", "pix")
-        self._require("issue a Pix charge", "draft", "open", "expired")
+        self._require("issue a Pix charge", InvoiceStatus.DRAFT, InvoiceStatus.OPEN,
+                      InvoiceStatus.EXPIRED)
         self._pix_issued(txid=txid, expires_at=self.now + expires_in)
 
-    @event("PixIssued", topic="payledger:Invoice.PixIssued")
+    class PixIssued(LedgerEvent):
+        TOPIC = "payledger:Invoice.PixIssued"
+        txid: str
+        expires_at: datetime
+
+    @event(PixIssued)
     def _pix_issued(self, txid: str, expires_at: datetime) -> None:
         self.instrument = txid
         self.expires_at = expires_at
-        self.status = "open"
+        self.status = InvoiceStatus.OPEN
 
     def issue_boleto(self, digitable_line: str, due_at: datetime) -> None:
         self._require_method("issue a boleto", "boleto")
-        self._require("issue a boleto", "draft", "open", "expired")
+        self._require("issue a boleto", InvoiceStatus.DRAFT, InvoiceStatus.OPEN,
+                      InvoiceStatus.EXPIRED)
         if due_at <= self.now:
             raise ValidationError("due_at", "must be after the issue instant")
         self._boleto_issued(digitable_line=digitable_line, due_at=due_at)
 
-    @event("BoletoIssued", topic="payledger:Invoice.BoletoIssued")
+    class BoletoIssued(LedgerEvent):
+        TOPIC = "payledger:Invoice.BoletoIssued"
+        digitable_line: str
+        due_at: datetime
+
+    @event(BoletoIssued)
     def _boleto_issued(self, digitable_line: str, due_at: datetime) -> None:
         self.instrument = digitable_line
         self.expires_at = due_at
-        self.status = "open"
+        self.status = InvoiceStatus.OPEN
 
     # -- payment ---------------------------------------------------------------
 
     def approve_card(self, authorization_code: str) -> None:
         self._require_method("approve a card attempt", "card")
-        self._require("approve a card attempt", "open")
+        self._require("approve a card attempt", InvoiceStatus.OPEN)
         self._paid(
             reference=authorization_code, amount=self.total, splits=self._split(),
             paid_at=self.now, late=False,
         )
 
-    def _split(self) -> list[dict[str, Any]]:
+    def _split(self) -> list[SplitLine]:
         return split(self.total, SplitRules.model_validate(self.split_rules))
 
     def record_payment(self, reference: str, paid_at: datetime) -> None:
@@ -165,7 +225,7 @@ class Invoice(LedgerAggregate):
         command = f"record a {self.method} payment"
         if self.method == "card":
             raise self.refuse(command, "card payments are approved attempts")
-        self._require(command, "open", "expired")
+        self._require(command, InvoiceStatus.OPEN, InvoiceStatus.EXPIRED)
         if self.instrument is None:
             raise self.refuse(command, f"no {self.method} charge was issued")
         assert self.expires_at is not None
@@ -185,31 +245,43 @@ class Invoice(LedgerAggregate):
             return add_business_days(self.expires_at, BOLETO_GRACE_BUSINESS_DAYS)
         return self.expires_at + PIX_GRACE
 
-    @event("Paid", topic="payledger:Invoice.Paid")
+    class Paid(LedgerEvent):
+        TOPIC = "payledger:Invoice.Paid"
+        reference: str
+        amount: int
+        splits: list[SplitLine]
+        paid_at: datetime
+        late: bool
+
+    @event(Paid)
     def _paid(
-        self, reference: str, amount: int, splits: list[dict[str, Any]],
+        self, reference: str, amount: int, splits: list[SplitLine],
         paid_at: datetime, late: bool,
     ) -> None:
         self.instrument = reference
         self.paid = amount
         self.splits = splits
         self.paid_at = paid_at
-        self.status = "paid"
+        self.status = InvoiceStatus.PAID
 
     def expire(self, as_of: datetime) -> None:
-        self._require("expire", "open")
+        self._require("expire", InvoiceStatus.OPEN)
         if self.expires_at is None:
             raise self.refuse("expire", "no Pix or boleto charge was issued")
         if as_of <= self.expires_at:
             raise self.refuse("expire", f"it expires at {self.expires_at.isoformat()}")
         self._expired(expired_at=self.expires_at)
 
-    @event("Expired", topic="payledger:Invoice.Expired")
+    class Expired(LedgerEvent):
+        TOPIC = "payledger:Invoice.Expired"
+        expired_at: datetime
+
+    @event(Expired)
     def _expired(self, expired_at: datetime) -> None:
-        self.status = "expired"
+        self.status = InvoiceStatus.EXPIRED
 
     def abandon(self, as_of: datetime, window: timedelta = ABANDON_WINDOW) -> None:
-        self._require("abandon the checkout", "draft", "open")
+        self._require("abandon the checkout", InvoiceStatus.DRAFT, InvoiceStatus.OPEN)
         if self.abandoned_at is not None:
             raise self.refuse("abandon the checkout", "it was already abandoned")
         if self.instrument is not None:
@@ -218,25 +290,39 @@ class Invoice(LedgerAggregate):
             raise self.refuse("abandon the checkout", f"the {window} window has not passed")
         self._checkout_abandoned(contact=self.customer, window_seconds=int(window.total_seconds()))
 
-    @event("CheckoutAbandoned", topic="payledger:Invoice.CheckoutAbandoned")
-    def _checkout_abandoned(self, contact: dict[str, Any], window_seconds: int) -> None:
+    class CheckoutAbandoned(LedgerEvent):
+        TOPIC = "payledger:Invoice.CheckoutAbandoned"
+        contact: CustomerData
+        window_seconds: int
+
+    @event(CheckoutAbandoned)
+    def _checkout_abandoned(self, contact: CustomerData, window_seconds: int) -> None:
         self.abandoned_at = self.updated_at
 
     def void(self, reason: str) -> None:
-        self._require("void", "draft", "open", "expired")
+        self._require("void", InvoiceStatus.DRAFT, InvoiceStatus.OPEN,
+                      InvoiceStatus.EXPIRED)
         self._voided(reason=reason)
 
-    @event("Voided", topic="payledger:Invoice.Voided")
+    class Voided(LedgerEvent):
+        TOPIC = "payledger:Invoice.Voided"
+        reason: str
+
+    @event(Voided)
     def _voided(self, reason: str) -> None:
-        self.status = "void"
+        self.status = InvoiceStatus.VOID
 
     def mark_uncollectible(self, reason: str) -> None:
-        self._require("mark uncollectible", "open")
+        self._require("mark uncollectible", InvoiceStatus.OPEN)
         self._marked_uncollectible(reason=reason)
 
-    @event("MarkedUncollectible", topic="payledger:Invoice.MarkedUncollectible")
+    class MarkedUncollectible(LedgerEvent):
+        TOPIC = "payledger:Invoice.MarkedUncollectible"
+        reason: str
+
+    @event(MarkedUncollectible)
     def _marked_uncollectible(self, reason: str) -> None:
-        self.status = "uncollectible"
+        self.status = InvoiceStatus.UNCOLLECTIBLE
 
     # -- after payment -----------------------------------------------------------
 
@@ -260,7 +346,12 @@ class Invoice(LedgerAggregate):
         if self.method == "pix" and self.now > self.paid_at + PIX_REFUND_WINDOW:
             raise self.refuse(command, "a Pix refund is possible only within 90 days")
 
-    @event("RefundReserved", topic="payledger:Invoice.RefundReserved")
+    class RefundReserved(LedgerEvent):
+        TOPIC = "payledger:Invoice.RefundReserved"
+        refund_id: UUID
+        amount: int
+
+    @event(RefundReserved)
     def _refund_reserved(self, refund_id: UUID, amount: int) -> None:
         self.reserved[str(refund_id)] = amount
 
@@ -269,7 +360,12 @@ class Invoice(LedgerAggregate):
             raise self.refuse("release a refund", f"refund {refund_id} holds nothing")
         self._refund_released(refund_id=refund_id, amount=self.reserved[str(refund_id)])
 
-    @event("RefundReleased", topic="payledger:Invoice.RefundReleased")
+    class RefundReleased(LedgerEvent):
+        TOPIC = "payledger:Invoice.RefundReleased"
+        refund_id: UUID
+        amount: int
+
+    @event(RefundReleased)
     def _refund_released(self, refund_id: UUID, amount: int) -> None:
         del self.reserved[str(refund_id)]
 
@@ -278,48 +374,66 @@ class Invoice(LedgerAggregate):
             raise self.refuse("complete a refund", f"refund {refund_id} holds nothing")
         self._refunded(refund_id=refund_id, amount=self.reserved[str(refund_id)])
 
-    @event("Refunded", topic="payledger:Invoice.Refunded")
+    class Refunded(LedgerEvent):
+        TOPIC = "payledger:Invoice.Refunded"
+        refund_id: UUID
+        amount: int
+
+    @event(Refunded)
     def _refunded(self, refund_id: UUID, amount: int) -> None:
         del self.reserved[str(refund_id)]
         self.refunded += amount
-        if self.status != "charged_back":
+        if self.status != InvoiceStatus.CHARGED_BACK:
             fully = self.refunded + self.charged_back >= self.paid
-            self.status = "refunded" if fully else "partially_refunded"
+            self.status = InvoiceStatus.REFUNDED if fully else InvoiceStatus.PARTIALLY_REFUNDED
 
     def open_dispute(self, reason: str, respond_by: datetime) -> None:
         self._require("open a dispute", *SETTLED)
-        if self.dispute == "open":
+        if self.dispute == DisputeStatus.OPEN:
             raise self.refuse("open a dispute", "a dispute is already open")
         if respond_by <= self.now:
             raise ValidationError("respond_by", "must be after the dispute opens")
         self._dispute_opened(reason=reason, respond_by=respond_by)
 
-    @event("DisputeOpened", topic="payledger:Invoice.DisputeOpened")
+    class DisputeOpened(LedgerEvent):
+        TOPIC = "payledger:Invoice.DisputeOpened"
+        reason: str
+        respond_by: datetime
+
+    @event(DisputeOpened)
     def _dispute_opened(self, reason: str, respond_by: datetime) -> None:
-        self.dispute = "open"
+        self.dispute = DisputeStatus.OPEN
         self.dispute_deadline = respond_by
 
     def win_dispute(self) -> None:
         self._require_dispute("win a dispute")
         self._dispute_won()
 
-    @event("DisputeWon", topic="payledger:Invoice.DisputeWon")
+    class DisputeWon(LedgerEvent):
+        TOPIC = "payledger:Invoice.DisputeWon"
+
+    @event(DisputeWon)
     def _dispute_won(self) -> None:
-        self.dispute = "won"
+        self.dispute = DisputeStatus.WON
 
     def lose_dispute(self) -> None:
         self._require_dispute("lose a dispute")
         self._charged_back(amount=self.refundable)
 
-    @event("ChargedBack", topic="payledger:Invoice.ChargedBack")
+    class ChargedBack(LedgerEvent):
+        TOPIC = "payledger:Invoice.ChargedBack"
+        amount: int
+
+    @event(ChargedBack)
     def _charged_back(self, amount: int) -> None:
-        self.dispute = "lost"
+        self.dispute = DisputeStatus.LOST
         self.charged_back = amount
         if amount:  # a fully refunded purchase has nothing left to take back
-            self.status = "charged_back"
+            self.status = InvoiceStatus.CHARGED_BACK
 
     def end_warranty(self, as_of: datetime) -> None:
-        self._require("end the warranty", *SETTLED, "refunded", "charged_back")
+        self._require("end the warranty", *SETTLED, InvoiceStatus.REFUNDED,
+                      InvoiceStatus.CHARGED_BACK)
         if self.warranty_ended:
             raise self.refuse("end the warranty", "it has already ended")
         assert self.paid_at is not None
@@ -328,7 +442,11 @@ class Invoice(LedgerAggregate):
             raise self.refuse("end the warranty", f"it runs until {ends_at.isoformat()}")
         self._warranty_ended(ended_at=ends_at)
 
-    @event("WarrantyEnded", topic="payledger:Invoice.WarrantyEnded")
+    class WarrantyEnded(LedgerEvent):
+        TOPIC = "payledger:Invoice.WarrantyEnded"
+        ended_at: datetime
+
+    @event(WarrantyEnded)
     def _warranty_ended(self, ended_at: datetime) -> None:
         self.warranty_ended = True
 
@@ -337,9 +455,10 @@ class Invoice(LedgerAggregate):
     def timers(self, policy: TimePolicy) -> dict[str, datetime]:
         """The time-driven steps this invoice has pending, each with its due instant."""
         due: dict[str, datetime] = {}
-        if self.status in ("draft", "open") and self.abandoned_at is None and not self.instrument:
+        waiting = self.status in (InvoiceStatus.DRAFT, InvoiceStatus.OPEN)
+        if waiting and self.abandoned_at is None and not self.instrument:
             due["abandon"] = self.created_at + policy.abandon_window
-        if self.status == "open" and self.expires_at is not None:
+        if self.status == InvoiceStatus.OPEN and self.expires_at is not None:
             due["expire"] = self.expires_at + timedelta(microseconds=1)
         if self.paid_at is not None and not self.warranty_ended:
             due["end_warranty"] = self.paid_at + timedelta(days=self.warranty_days)
@@ -352,5 +471,5 @@ class Invoice(LedgerAggregate):
             raise self.refuse(command, f"the invoice is paid by {self.method}")
 
     def _require_dispute(self, command: str) -> None:
-        if self.dispute != "open":
+        if self.dispute != DisputeStatus.OPEN:
             raise self.refuse(command, "no dispute is open")

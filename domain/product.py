@@ -15,20 +15,46 @@ a sale takes the rules in force at its own business instant (DESIGN.md §3).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import TypedDict
 from uuid import UUID, uuid5
 
 import pydantic
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import BPS_WHOLE
 from payledger.domain.splits import Share, SplitRules
 
 NAMESPACE = UUID("7d4b8f0e-2a61-4e35-9c0f-3b6e1a9d5f27")
 PLATFORM = "platform"
-LIVE = ("invited", "accepted")
+
+
+class ProductStatus(StrEnum):
+    ACTIVE = "active"
+
+
+class CoproductionStatus(StrEnum):
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    ENDED = "ended"
+
+
+LIVE = (CoproductionStatus.INVITED, CoproductionStatus.ACCEPTED)
+
+
+class Coproduction(TypedDict):
+    """One invitation of a coproducer to share the producer's part, and its answer."""
+
+    coproducer: str
+    bps: int
+    starts_at: datetime
+    status: CoproductionStatus
+    invited_at: datetime
+    accepted_at: datetime | None
+    ended_at: datetime | None
 
 
 class Product(LedgerAggregate):
@@ -70,8 +96,8 @@ class Product(LedgerAggregate):
         self.name = name
         self.producer = producer
         self.affiliate_commission_bps = affiliate_commission_bps
-        self.coproductions: list[dict[str, Any]] = []
-        self.status = "active"
+        self.coproductions: list[Coproduction] = []
+        self.status = ProductStatus.ACTIVE
 
     # -- affiliate commission ------------------------------------------------------
 
@@ -82,7 +108,11 @@ class Product(LedgerAggregate):
             raise self.refuse("set the affiliate commission", f"it is already {bps}")
         self._affiliate_commission_set(bps=bps)
 
-    @event("AffiliateCommissionSet", topic="payledger:Product.AffiliateCommissionSet")
+    class AffiliateCommissionSet(LedgerEvent):
+        TOPIC = "payledger:Product.AffiliateCommissionSet"
+        bps: int | None
+
+    @event(AffiliateCommissionSet)
     def _affiliate_commission_set(self, bps: int | None) -> None:
         self.affiliate_commission_bps = bps
 
@@ -100,12 +130,18 @@ class Product(LedgerAggregate):
         self._check_total(bps)
         self._coproducer_invited(coproducer=coproducer, bps=bps, starts_at=starts_at)
 
-    @event("CoproducerInvited", topic="payledger:Product.CoproducerInvited")
+    class CoproducerInvited(LedgerEvent):
+        TOPIC = "payledger:Product.CoproducerInvited"
+        coproducer: str
+        bps: int
+        starts_at: datetime
+
+    @event(CoproducerInvited)
     def _coproducer_invited(self, coproducer: str, bps: int, starts_at: datetime) -> None:
         self.coproductions.append({
             "coproducer": coproducer, "bps": bps, "starts_at": starts_at,
-            "status": "invited", "invited_at": self.updated_at, "accepted_at": None,
-            "ended_at": None,
+            "status": CoproductionStatus.INVITED, "invited_at": self.updated_at,
+            "accepted_at": None, "ended_at": None,
         })
 
     def accept_coproduction(self, coproducer: str) -> None:
@@ -113,22 +149,31 @@ class Product(LedgerAggregate):
         self._check_total(self._latest(coproducer)["bps"])  # type: ignore[index]
         self._coproduction_accepted(coproducer=coproducer)
 
-    @event("CoproductionAccepted", topic="payledger:Product.CoproductionAccepted")
+    class CoproductionAccepted(LedgerEvent):
+        TOPIC = "payledger:Product.CoproductionAccepted"
+        coproducer: str
+
+    @event(CoproductionAccepted)
     def _coproduction_accepted(self, coproducer: str) -> None:
         found = self._latest(coproducer)
         assert found is not None
-        found["status"] = "accepted"
+        found["status"] = CoproductionStatus.ACCEPTED
         found["accepted_at"] = self.updated_at
 
     def decline_coproduction(self, coproducer: str, reason: str) -> None:
         self._require_invited("decline a coproduction", coproducer)
         self._coproduction_declined(coproducer=coproducer, reason=reason)
 
-    @event("CoproductionDeclined", topic="payledger:Product.CoproductionDeclined")
+    class CoproductionDeclined(LedgerEvent):
+        TOPIC = "payledger:Product.CoproductionDeclined"
+        coproducer: str
+        reason: str
+
+    @event(CoproductionDeclined)
     def _coproduction_declined(self, coproducer: str, reason: str) -> None:
         found = self._latest(coproducer)
         assert found is not None
-        found["status"] = "declined"
+        found["status"] = CoproductionStatus.DECLINED
 
     def end_coproduction(self, coproducer: str, reason: str) -> None:
         if self._live(coproducer) is None:
@@ -136,11 +181,16 @@ class Product(LedgerAggregate):
                                             coproducer)
         self._coproduction_ended(coproducer=coproducer, reason=reason)
 
-    @event("CoproductionEnded", topic="payledger:Product.CoproductionEnded")
+    class CoproductionEnded(LedgerEvent):
+        TOPIC = "payledger:Product.CoproductionEnded"
+        coproducer: str
+        reason: str
+
+    @event(CoproductionEnded)
     def _coproduction_ended(self, coproducer: str, reason: str) -> None:
         found = self._latest(coproducer)
         assert found is not None
-        found["status"] = "ended"
+        found["status"] = CoproductionStatus.ENDED
         found["ended_at"] = self.updated_at
 
     # -- the rules in force ------------------------------------------------------------
@@ -154,19 +204,19 @@ class Product(LedgerAggregate):
             and (c["ended_at"] is None or instant < c["ended_at"])
         ]
 
-    def coproduction(self, coproducer: str) -> dict[str, Any] | None:
+    def coproduction(self, coproducer: str) -> Coproduction | None:
         """The latest coproduction of `coproducer` (live or not), if any."""
         return self._latest(coproducer)
 
     # -- guards -------------------------------------------------------------------------
 
-    def _latest(self, coproducer: str) -> dict[str, Any] | None:
+    def _latest(self, coproducer: str) -> Coproduction | None:
         for found in reversed(self.coproductions):
             if found["coproducer"] == coproducer:
                 return found
         return None
 
-    def _live(self, coproducer: str) -> dict[str, Any] | None:
+    def _live(self, coproducer: str) -> Coproduction | None:
         found = self._latest(coproducer)
         return found if found is not None and found["status"] in LIVE else None
 
@@ -176,7 +226,7 @@ class Product(LedgerAggregate):
 
     def _require_invited(self, command: str, coproducer: str) -> None:
         status = self._status(coproducer)
-        if status != "invited":
+        if status != CoproductionStatus.INVITED:
             raise self._refuse_coproduction(status, command, coproducer)
 
     def _refuse_coproduction(self, state: str, command: str, coproducer: str) -> InvalidTransition:
@@ -185,7 +235,8 @@ class Product(LedgerAggregate):
                                  f"{coproducer} {what} on product {self.product_id}")
 
     def _check_total(self, bps: int) -> None:
-        taken = sum(c["bps"] for c in self.coproductions if c["status"] == "accepted")
+        taken = sum(c["bps"] for c in self.coproductions
+                    if c["status"] == CoproductionStatus.ACCEPTED)
         if taken + bps > BPS_WHOLE:
             raise ValidationError(
                 "bps", f"accepted coproducers already hold {taken} of {BPS_WHOLE} basis points")

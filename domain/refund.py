@@ -9,11 +9,22 @@ the application saves the invoice and the refund together at every step.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
+
+
+class RefundStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class Refund(LedgerAggregate):
@@ -49,7 +60,7 @@ class Refund(LedgerAggregate):
         self.requested_by = requested_by
         self.justification = justification
         self.under_dispute = under_dispute
-        self.status = "requested"
+        self.status = RefundStatus.REQUESTED
         self.reason: str | None = None
         self.gateway_reference: str | None = None
         self.settled_at: datetime | None = None
@@ -57,58 +68,80 @@ class Refund(LedgerAggregate):
     @property
     def open(self) -> bool:
         """Still holding money on its invoice."""
-        return self.status in ("requested", "approved", "pending")
+        return self.status in (RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.PENDING)
 
     def approve(self) -> None:
-        self._require("approve", "requested")
+        self._require("approve", RefundStatus.REQUESTED)
         self._approved()
 
-    @event("Approved", topic="payledger:Refund.Approved")
+    class Approved(LedgerEvent):
+        TOPIC = "payledger:Refund.Approved"
+
+    @event(Approved)
     def _approved(self) -> None:
-        self.status = "approved"
+        self.status = RefundStatus.APPROVED
 
     def reject(self, reason: str) -> None:
-        self._require("reject", "requested")
+        self._require("reject", RefundStatus.REQUESTED)
         self._rejected(reason=reason)
 
-    @event("Rejected", topic="payledger:Refund.Rejected")
+    class Rejected(LedgerEvent):
+        TOPIC = "payledger:Refund.Rejected"
+        reason: str
+
+    @event(Rejected)
     def _rejected(self, reason: str) -> None:
-        self.status = "rejected"
+        self.status = RefundStatus.REJECTED
         self.reason = reason
 
     def withdraw(self, reason: str) -> None:
-        self._require("withdraw", "requested")
+        self._require("withdraw", RefundStatus.REQUESTED)
         self._withdrawn(reason=reason)
 
-    @event("Withdrawn", topic="payledger:Refund.Withdrawn")
+    class Withdrawn(LedgerEvent):
+        TOPIC = "payledger:Refund.Withdrawn"
+        reason: str
+
+    @event(Withdrawn)
     def _withdrawn(self, reason: str) -> None:
-        self.status = "withdrawn"
+        self.status = RefundStatus.WITHDRAWN
         self.reason = reason
 
     def send(self, gateway_reference: str) -> None:
-        self._require("send to the gateway", "approved")
+        self._require("send to the gateway", RefundStatus.APPROVED)
         self._pending(gateway_reference=gateway_reference)
 
-    @event("Pending", topic="payledger:Refund.Pending")
+    class Pending(LedgerEvent):
+        TOPIC = "payledger:Refund.Pending"
+        gateway_reference: str
+
+    @event(Pending)
     def _pending(self, gateway_reference: str) -> None:
-        self.status = "pending"
+        self.status = RefundStatus.PENDING
         self.gateway_reference = gateway_reference
 
     def succeed(self) -> None:
-        self._require("succeed", "pending")
+        self._require("succeed", RefundStatus.PENDING)
         self._succeeded()
 
-    @event("Succeeded", topic="payledger:Refund.Succeeded")
+    class Succeeded(LedgerEvent):
+        TOPIC = "payledger:Refund.Succeeded"
+
+    @event(Succeeded)
     def _succeeded(self) -> None:
-        self.status = "succeeded"
+        self.status = RefundStatus.SUCCEEDED
         self.settled_at = self.updated_at
 
     def fail(self, reason: str) -> None:
-        self._require("fail", "pending")
+        self._require("fail", RefundStatus.PENDING)
         self._failed(reason=reason)
 
-    @event("Failed", topic="payledger:Refund.Failed")
+    class Failed(LedgerEvent):
+        TOPIC = "payledger:Refund.Failed"
+        reason: str
+
+    @event(Failed)
     def _failed(self, reason: str) -> None:
-        self.status = "failed"
+        self.status = RefundStatus.FAILED
         self.reason = reason
 

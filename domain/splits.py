@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -11,6 +11,14 @@ from payledger.domain.money import allocate, bps_of
 Party = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Bps = Annotated[int, Field(ge=0, le=10_000, strict=True)]
 Role = Literal["platform", "affiliate", "coproducer", "producer"]
+
+
+class SplitLine(TypedDict):
+    """One party's part of a sale (`split`), as the invoice's Paid event stores it."""
+
+    party: str
+    role: Role
+    amount: int
 
 
 class Share(BaseModel):
@@ -51,7 +59,7 @@ class SplitRules(BaseModel):
         return self
 
 
-def split(total: int, rules: SplitRules) -> list[dict[str, Any]]:
+def split(total: int, rules: SplitRules) -> list[SplitLine]:
     """The parts of `total` per party, in cents, summing exactly to `total`."""
     fee = min(total, bps_of(total, rules.platform_fee_bps) + rules.platform_fee_fixed)
     net = total - fee

@@ -40,6 +40,7 @@ from payledger.domain.errors import Conflict
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
+from payledger.domain.splits import SplitLine
 from payledger.domain.time import Clock, TimePolicy, aware
 from payledger.handlers.balance import BALANCE_HANDLERS, reserve_interval
 from payledger.ledger import Ledger
@@ -63,7 +64,7 @@ class Sale:
 
     currency: str
     method: str
-    splits: list[dict[str, Any]]
+    splits: list[SplitLine]
     steps: list[int]  # money that left the sale before: refunds, chargebacks, in order
 
 
@@ -260,7 +261,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         """The invoice's currency, method and splits, and the money that left it before
         `event`: its own history up to `event`, so a replay decides the same."""
         currency = method = ""
-        splits: list[dict[str, Any]] = []
+        splits: list[SplitLine] = []
         steps: list[int] = []
         history = self.ledger.events.get(event.originator_id, lte=event.originator_version)
         for past in history:

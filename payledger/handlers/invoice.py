@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
-from payledger.domain.invoice import Invoice
+from payledger.domain.invoice import Invoice, InvoiceItem
 from payledger.handlers.coupon import redeem_coupon
 from payledger.handlers.product import sale_rules
 from payledger.handlers.registry import handles, invoice_changed, on_one
@@ -28,7 +28,7 @@ def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID
     rules = sale_rules(work, cmd, cmd.items[0].product_id, settings)
     invoice = Invoice(
         id=cmd.invoice_id or uuid4(),
-        items=[item.model_dump(mode="json") for item in cmd.items],
+        items=[cast(InvoiceItem, item.model_dump(mode="json")) for item in cmd.items],
         customer=cmd.customer.to_dict(),
         currency=cmd.currency,
         method=cmd.method,
