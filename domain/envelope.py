@@ -19,7 +19,7 @@ Aggregates declare their events as explicit nested classes with stable topics::
         @event(Created)
         def __init__(self, ...) -> None: ...
 
-        class Paid(LedgerAggregate.Event):
+        class Paid(LedgerEvent):  # the aggregate's `Event` at runtime; mypy wants the class
             TOPIC = "payledger:Invoice.Paid"
             amount: int
 

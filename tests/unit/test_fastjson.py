@@ -27,7 +27,13 @@ from hypothesis import strategies as st
 
 from payledger.adapters.chain import ChainError, LedgerMapper, broken_links, digest
 from payledger.adapters.fastjson import FastJSONTranscoder
-from payledger.domain.envelope import Envelope, LedgerAggregate, LedgerCreated, acting
+from payledger.domain.envelope import (
+    Envelope,
+    LedgerAggregate,
+    LedgerCreated,
+    LedgerEvent,
+    acting,
+)
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "stored_v1.jsonl.gz"
 
@@ -113,7 +119,7 @@ class Note(LedgerAggregate):
     def __init__(self, text: str) -> None:
         self.text = text
 
-    class Edited(LedgerAggregate.Event):
+    class Edited(LedgerEvent):
         TOPIC = "payledger.tests:Note.Edited"
         text: str
 
