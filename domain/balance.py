@@ -19,23 +19,58 @@ on a weekly cadence.
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypedDict
 from uuid import UUID, uuid5
-from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import event
 
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated, current_envelope
+from payledger.domain.envelope import (
+    LedgerAggregate,
+    LedgerCreated,
+    LedgerEvent,
+    current_envelope,
+)
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import bps_of
+from payledger.domain.time import local_date
 
 NAMESPACE = UUID("0b6c7f1e-2f0d-4a57-9a5e-3c1d7e8b9f21")
 CAUSES = ("refund", "chargeback")
 
 
-def local_day(instant: datetime, timezone: str) -> date:
-    return instant.astimezone(ZoneInfo(timezone)).date()
+class BalanceStatus(StrEnum):
+    OPEN = "open"
+    NEGATIVE = "negative"  # a refund or a chargeback took back money already withdrawn
+
+
+class WithdrawalStatus(StrEnum):
+    REQUESTED = "requested"
+    PAID = "paid"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Receivable(TypedDict):
+    """A sale's credit, pending until `available_on` (`Balance.receivables`)."""
+
+    amount: int
+    available_on: datetime
+
+
+class Hold(TypedDict):
+    """What a dispute withholds from one sale (`Balance.holds`): from its receivable
+    (`pending`, released on `available_on`, None when it had none) and from available."""
+
+    pending: int
+    available: int
+    available_on: datetime | None
+
+
+class Withdrawal(TypedDict):
+    amount: int
+    status: WithdrawalStatus
 
 
 class Balance(LedgerAggregate):
@@ -73,10 +108,10 @@ class Balance(LedgerAggregate):
         self.currency = currency
         self.platform = platform
         self.next_recompute_at = next_recompute_at
-        self.receivables: dict[str, dict[str, Any]] = {}
-        self.holds: dict[str, dict[str, Any]] = {}
-        self.credits_by_day: dict[str, int] = {}
-        self.withdrawals: dict[str, dict[str, Any]] = {}
+        self.receivables: dict[str, Receivable] = {}  # by invoice id
+        self.holds: dict[str, Hold] = {}  # by invoice id
+        self.credits_by_day: dict[str, int] = {}  # by ISO local date of payment
+        self.withdrawals: dict[str, Withdrawal] = {}  # by withdrawal id
         self.pending = 0
         self.available = 0
         self.disputed = 0
@@ -101,8 +136,8 @@ class Balance(LedgerAggregate):
     # -- reading -------------------------------------------------------------------
 
     @property
-    def status(self) -> str:
-        return "negative" if self.available < 0 else "open"
+    def status(self) -> BalanceStatus:
+        return BalanceStatus.NEGATIVE if self.available < 0 else BalanceStatus.OPEN
 
     @property
     def withdrawable(self) -> int:
@@ -138,9 +173,16 @@ class Balance(LedgerAggregate):
         if str(invoice_id) in self.receivables or str(invoice_id) in self.holds:
             raise self.refuse("credit a sale", f"invoice {invoice_id} is already credited")
         self._credited(invoice_id=invoice_id, amount=amount, available_on=available_on,
-                       paid_on=local_day(paid_at, timezone).isoformat())
+                       paid_on=local_date(paid_at, timezone).isoformat())
 
-    @event("Credited", topic="payledger:Balance.Credited")
+    class Credited(LedgerEvent):
+        TOPIC = "payledger:Balance.Credited"
+        invoice_id: UUID
+        amount: int
+        available_on: datetime
+        paid_on: str
+
+    @event(Credited)
     def _credited(self, invoice_id: UUID, amount: int, available_on: datetime,
                   paid_on: str) -> None:
         self.receivables[str(invoice_id)] = {"amount": amount, "available_on": available_on}
@@ -157,7 +199,12 @@ class Balance(LedgerAggregate):
         amount = sum(self.receivables[k]["amount"] for k in due)
         self._released(invoices=due, amount=amount)
 
-    @event("Released", topic="payledger:Balance.Released")
+    class Released(LedgerEvent):
+        TOPIC = "payledger:Balance.Released"
+        invoices: list[str]
+        amount: int
+
+    @event(Released)
     def _released(self, invoices: list[str], amount: int) -> None:
         for key in invoices:
             del self.receivables[key]
@@ -172,14 +219,24 @@ class Balance(LedgerAggregate):
         if amount < 1:
             raise ValidationError("amount", "a debit is at least one minor unit")
         key = str(invoice_id)
-        hold = self.holds.get(key, {"pending": 0, "available": 0})
-        from_disputed = min(amount, hold["pending"] + hold["available"])
+        hold = self.holds.get(key)
+        from_disputed = min(amount, hold["pending"] + hold["available"]) if hold is not None else 0
         from_pending = min(amount - from_disputed, self._receivable(key))
         self._debited(invoice_id=invoice_id, amount=amount, cause=cause, reference=reference,
                       from_disputed=from_disputed, from_pending=from_pending,
                       from_available=amount - from_disputed - from_pending)
 
-    @event("Debited", topic="payledger:Balance.Debited")
+    class Debited(LedgerEvent):
+        TOPIC = "payledger:Balance.Debited"
+        invoice_id: UUID
+        amount: int
+        cause: str
+        reference: str
+        from_disputed: int
+        from_pending: int
+        from_available: int
+
+    @event(Debited)
     def _debited(self, invoice_id: UUID, amount: int, cause: str, reference: str,
                  from_disputed: int, from_pending: int, from_available: int) -> None:
         key = str(invoice_id)
@@ -207,7 +264,13 @@ class Balance(LedgerAggregate):
             self._withheld(invoice_id=invoice_id, from_pending=from_pending,
                            from_available=from_available)
 
-    @event("Withheld", topic="payledger:Balance.Withheld")
+    class Withheld(LedgerEvent):
+        TOPIC = "payledger:Balance.Withheld"
+        invoice_id: UUID
+        from_pending: int
+        from_available: int
+
+    @event(Withheld)
     def _withheld(self, invoice_id: UUID, from_pending: int, from_available: int) -> None:
         key = str(invoice_id)
         receivable = self.receivables.get(key)
@@ -226,12 +289,20 @@ class Balance(LedgerAggregate):
             self._reinstated(invoice_id=invoice_id, to_pending=hold["pending"],
                              to_available=hold["available"])
 
-    @event("Reinstated", topic="payledger:Balance.Reinstated")
+    class Reinstated(LedgerEvent):
+        TOPIC = "payledger:Balance.Reinstated"
+        invoice_id: UUID
+        to_pending: int
+        to_available: int
+
+    @event(Reinstated)
     def _reinstated(self, invoice_id: UUID, to_pending: int, to_available: int) -> None:
         hold = self.holds.pop(str(invoice_id))
         if to_pending:
-            receivable = self.receivables.get(
-                str(invoice_id), {"amount": 0, "available_on": hold["available_on"]})
+            receivable = self.receivables.get(str(invoice_id))
+            if receivable is None:  # released while withheld: it comes back pending
+                assert hold["available_on"] is not None  # held pending came from a receivable
+                receivable = {"amount": 0, "available_on": hold["available_on"]}
             self.receivables[str(invoice_id)] = {**receivable,
                                                  "amount": receivable["amount"] + to_pending}
         self.pending += to_pending
@@ -239,7 +310,8 @@ class Balance(LedgerAggregate):
         self.disputed -= to_pending + to_available
 
     def _receivable(self, key: str) -> int:
-        return int(self.receivables.get(key, {}).get("amount", 0))
+        receivable = self.receivables.get(key)
+        return receivable["amount"] if receivable else 0
 
     def _take_receivable(self, key: str, amount: int) -> None:
         receivable = self.receivables.pop(key)
@@ -258,7 +330,7 @@ class Balance(LedgerAggregate):
             raise self.refuse(command, "the platform's balance holds no reserve")
         if as_of < self.next_recompute_at:
             raise self.refuse(command, f"it is due at {self.next_recompute_at.isoformat()}")
-        since = (local_day(as_of, timezone) - timedelta(days=window_days - 1)).isoformat()
+        since = (local_date(as_of, timezone) - timedelta(days=window_days - 1)).isoformat()
         credits = sum(v for day, v in self.credits_by_day.items() if day >= since)
         next_at = self.next_recompute_at
         while next_at <= as_of:  # a fixed weekly cadence, skipping missed beats
@@ -266,7 +338,14 @@ class Balance(LedgerAggregate):
         self._reserve_recomputed(reserved=bps_of(credits, bps), credits=credits, since=since,
                                  next_recompute_at=next_at)
 
-    @event("ReserveRecomputed", topic="payledger:Balance.ReserveRecomputed")
+    class ReserveRecomputed(LedgerEvent):
+        TOPIC = "payledger:Balance.ReserveRecomputed"
+        reserved: int
+        credits: int
+        since: str
+        next_recompute_at: datetime
+
+    @event(ReserveRecomputed)
     def _reserve_recomputed(self, reserved: int, credits: int, since: str,
                             next_recompute_at: datetime) -> None:
         self.reserved = reserved
@@ -283,7 +362,12 @@ class Balance(LedgerAggregate):
                           "refund or a chargeback makes a balance negative")
         self._adjusted(amount=amount, reason=reason)
 
-    @event("Adjusted", topic="payledger:Balance.Adjusted")
+    class Adjusted(LedgerEvent):
+        TOPIC = "payledger:Balance.Adjusted"
+        amount: int
+        reason: str
+
+    @event(Adjusted)
     def _adjusted(self, amount: int, reason: str) -> None:
         self.available += amount
 
@@ -299,7 +383,12 @@ class Balance(LedgerAggregate):
             raise self.refuse(command, "it is already the account on file")
         self._bank_account_changed(bank_account=bank_account, document=self.document or holder)
 
-    @event("BankAccountChanged", topic="payledger:Balance.BankAccountChanged")
+    class BankAccountChanged(LedgerEvent):
+        TOPIC = "payledger:Balance.BankAccountChanged"
+        bank_account: dict[str, Any]
+        document: str
+
+    @event(BankAccountChanged)
     def _bank_account_changed(self, bank_account: dict[str, Any], document: str) -> None:
         self.bank_account = bank_account
         self.document = document
@@ -327,10 +416,17 @@ class Balance(LedgerAggregate):
         self._withdrawal_requested(withdrawal_id=withdrawal_id, amount=amount,
                                    bank_account=destination)
 
-    @event("WithdrawalRequested", topic="payledger:Balance.WithdrawalRequested")
+    class WithdrawalRequested(LedgerEvent):
+        TOPIC = "payledger:Balance.WithdrawalRequested"
+        withdrawal_id: UUID
+        amount: int
+        bank_account: dict[str, Any]
+
+    @event(WithdrawalRequested)
     def _withdrawal_requested(self, withdrawal_id: UUID, amount: int,
                               bank_account: dict[str, Any]) -> None:
-        self.withdrawals[str(withdrawal_id)] = {"amount": amount, "status": "requested"}
+        self.withdrawals[str(withdrawal_id)] = {"amount": amount,
+                                                "status": WithdrawalStatus.REQUESTED}
         self.available -= amount
         self.in_flight += amount
 
@@ -338,10 +434,15 @@ class Balance(LedgerAggregate):
         self._require_requested(withdrawal_id, "pay a withdrawal")
         self._withdrawal_paid(withdrawal_id=withdrawal_id, reference=reference)
 
-    @event("WithdrawalPaid", topic="payledger:Balance.WithdrawalPaid")
+    class WithdrawalPaid(LedgerEvent):
+        TOPIC = "payledger:Balance.WithdrawalPaid"
+        withdrawal_id: UUID
+        reference: str
+
+    @event(WithdrawalPaid)
     def _withdrawal_paid(self, withdrawal_id: UUID, reference: str) -> None:
         withdrawal = self.withdrawals[str(withdrawal_id)]
-        self.withdrawals[str(withdrawal_id)] = {**withdrawal, "status": "paid"}
+        self.withdrawals[str(withdrawal_id)] = {**withdrawal, "status": WithdrawalStatus.PAID}
         self.in_flight -= withdrawal["amount"]
         self.withdrawn += withdrawal["amount"]
 
@@ -349,19 +450,29 @@ class Balance(LedgerAggregate):
         self._require_requested(withdrawal_id, "fail a withdrawal")
         self._withdrawal_failed(withdrawal_id=withdrawal_id, reason=reason)
 
-    @event("WithdrawalFailed", topic="payledger:Balance.WithdrawalFailed")
+    class WithdrawalFailed(LedgerEvent):
+        TOPIC = "payledger:Balance.WithdrawalFailed"
+        withdrawal_id: UUID
+        reason: str
+
+    @event(WithdrawalFailed)
     def _withdrawal_failed(self, withdrawal_id: UUID, reason: str) -> None:
-        self._return_withdrawal(withdrawal_id, "failed")
+        self._return_withdrawal(withdrawal_id, WithdrawalStatus.FAILED)
 
     def cancel_withdrawal(self, withdrawal_id: UUID, reason: str) -> None:
         self._require_requested(withdrawal_id, "cancel a withdrawal")
         self._withdrawal_canceled(withdrawal_id=withdrawal_id, reason=reason)
 
-    @event("WithdrawalCanceled", topic="payledger:Balance.WithdrawalCanceled")
-    def _withdrawal_canceled(self, withdrawal_id: UUID, reason: str) -> None:
-        self._return_withdrawal(withdrawal_id, "canceled")
+    class WithdrawalCanceled(LedgerEvent):
+        TOPIC = "payledger:Balance.WithdrawalCanceled"
+        withdrawal_id: UUID
+        reason: str
 
-    def _return_withdrawal(self, withdrawal_id: UUID, status: str) -> None:
+    @event(WithdrawalCanceled)
+    def _withdrawal_canceled(self, withdrawal_id: UUID, reason: str) -> None:
+        self._return_withdrawal(withdrawal_id, WithdrawalStatus.CANCELED)
+
+    def _return_withdrawal(self, withdrawal_id: UUID, status: WithdrawalStatus) -> None:
         withdrawal = self.withdrawals[str(withdrawal_id)]
         self.withdrawals[str(withdrawal_id)] = {**withdrawal, "status": status}
         self.in_flight -= withdrawal["amount"]
@@ -372,6 +483,6 @@ class Balance(LedgerAggregate):
         if withdrawal is None:
             raise InvalidTransition("Withdrawal", "unknown", command,
                                     f"no withdrawal {withdrawal_id} on this balance")
-        if withdrawal["status"] != "requested":
+        if withdrawal["status"] != WithdrawalStatus.REQUESTED:
             raise InvalidTransition("Withdrawal", withdrawal["status"], command,
                                     "allowed only when requested")

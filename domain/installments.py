@@ -31,68 +31,101 @@ The plan's status is `plan_status` of its installments' states, taken in this or
 
 from __future__ import annotations
 
-from calendar import monthrange
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypedDict
 from uuid import UUID, uuid5
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 from eventsourcing.domain import event
 
 from payledger.domain.customer import Customer
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated, current_envelope
+from payledger.domain.envelope import (
+    LedgerAggregate,
+    LedgerCreated,
+    LedgerEvent,
+    current_envelope,
+)
 from payledger.domain.errors import ValidationError
 from payledger.domain.invoice import METHODS, Invoice
 from payledger.domain.money import allocate, installments
-from payledger.domain.time import local_date_end
+from payledger.domain.time import day_start, due_dates, local_date, local_date_end
 
-STATES = ("scheduled", "invoiced", "overdue", "paid", "paid_late", "canceled", "refunded")
-STATUSES = ("completed", "completed_with_issues", "in_progress", "in_progress_with_issues",
-            "refunded", "canceled", "inactive")
-OPEN = ("scheduled", "invoiced", "overdue")
-UNPAID = ("invoiced", "overdue")
-PAID = ("paid", "paid_late")
-WAS_PAID = (*PAID, "refunded")
-ISSUES = ("overdue", "paid_late", "refunded")
+
+class InstallmentState(StrEnum):
+    SCHEDULED = "scheduled"
+    INVOICED = "invoiced"
+    OVERDUE = "overdue"
+    PAID = "paid"
+    PAID_LATE = "paid_late"
+    CANCELED = "canceled"
+    REFUNDED = "refunded"
+
+
+class PlanStatus(StrEnum):
+    COMPLETED = "completed"
+    COMPLETED_WITH_ISSUES = "completed_with_issues"
+    IN_PROGRESS = "in_progress"
+    IN_PROGRESS_WITH_ISSUES = "in_progress_with_issues"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+    INACTIVE = "inactive"
+
+
+S = InstallmentState  # short, for the tuples and event bodies below
+STATES = tuple(InstallmentState)
+STATUSES = tuple(PlanStatus)
+OPEN = (S.SCHEDULED, S.INVOICED, S.OVERDUE)
+UNPAID = (S.INVOICED, S.OVERDUE)
+PAID = (S.PAID, S.PAID_LATE)
+WAS_PAID = (*PAID, S.REFUNDED)
+ISSUES = (S.OVERDUE, S.PAID_LATE, S.REFUNDED)
 VOIDABLE = ("draft", "open", "expired")
 MICROSECOND = timedelta(microseconds=1)
 
 
-def plan_status(states: Sequence[str]) -> str:
+class ScheduledInstallment(TypedDict):
+    """An installment as the sale schedules it (`InstallmentPlan.Created.schedule`)."""
+
+    number: int
+    amount: int
+    due_date: str  # ISO date
+
+
+class Installment(ScheduledInstallment):
+    """An installment as the plan holds it."""
+
+    state: InstallmentState
+    invoice_id: UUID | None
+    invoiced_at: datetime | None
+    paid_at: datetime | None
+    reprocessed: int  # charge requests made again while overdue
+
+
+class PlanRefund(TypedDict):
+    """A refund asked for a paid installment (`InstallmentPlan.RefundRequested`)."""
+
+    number: int
+    refund_id: str
+    amount: int
+
+
+def plan_status(states: Sequence[str]) -> PlanStatus:
     """The dashboard's status of a plan whose installments are in `states` (in order)."""
     if not states or any(state not in STATES for state in states):
         raise ValidationError("states", f"must be 1 or more of {', '.join(STATES)}")
-    if states[0] in ("overdue", "canceled"):
-        return "inactive"
+    if states[0] in (S.OVERDUE, S.CANCELED):
+        return PlanStatus.INACTIVE
     kinds = set(states)
-    if kinds <= {"refunded", "canceled"}:
-        return "refunded"
-    if "canceled" in kinds:
-        return "canceled"
+    if kinds <= {S.REFUNDED, S.CANCELED}:
+        return PlanStatus.REFUNDED
+    if S.CANCELED in kinds:
+        return PlanStatus.CANCELED
     issues = bool(kinds.intersection(ISSUES))
     if kinds <= set(WAS_PAID):
-        return "completed_with_issues" if issues else "completed"
-    return "in_progress_with_issues" if issues else "in_progress"
-
-
-def due_dates(first: date, count: int) -> list[date]:
-    """`count` monthly dates on `first`'s day of the month, clamped to each month's end."""
-    dates = []
-    for months in range(count):
-        year, month = divmod(first.month - 1 + months, 12)
-        year, month = first.year + year, month + 1
-        dates.append(date(year, month, min(first.day, monthrange(year, month)[1])))
-    return dates
-
-
-def day_start(day: date, tz: str) -> datetime:
-    """The first instant of calendar day `day` in `tz`, as UTC."""
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
-
-
-def local_date(instant: datetime, tz: str) -> date:
-    return instant.astimezone(ZoneInfo(tz)).date()
+        return PlanStatus.COMPLETED_WITH_ISSUES if issues else PlanStatus.COMPLETED
+    return PlanStatus.IN_PROGRESS_WITH_ISSUES if issues else PlanStatus.IN_PROGRESS
 
 
 def installment_invoice_id(plan_id: UUID, number: int) -> UUID:
@@ -129,7 +162,7 @@ class InstallmentPlan(LedgerAggregate):
         amounts = installments(price + fee, count)
         if amounts[-1] < 1:
             raise ValidationError("count", "each installment must be at least one minor unit")
-        schedule = [{"number": n, "amount": amount, "due_date": day.isoformat()}
+        schedule = [ScheduledInstallment(number=n, amount=amount, due_date=day.isoformat())
                     for n, (amount, day) in enumerate(
                         zip(amounts, due_dates(first_due, count), strict=True), start=1)]
         return cls(id=id, customer=customer, items=items, currency=currency, method=method,
@@ -147,13 +180,13 @@ class InstallmentPlan(LedgerAggregate):
         fee: int
         timezone: str
         warranty_days: int
-        schedule: list[dict[str, Any]]
+        schedule: list[ScheduledInstallment]
 
     @event(Created)
     def __init__(
         self, id: UUID, customer: dict[str, Any], items: list[dict[str, Any]], currency: str,
         method: str, split_rules: dict[str, Any], price: int, fee: int, timezone: str,
-        warranty_days: int, schedule: list[dict[str, Any]],
+        warranty_days: int, schedule: list[ScheduledInstallment],
     ) -> None:
         self.customer = customer
         self.items = items
@@ -164,23 +197,23 @@ class InstallmentPlan(LedgerAggregate):
         self.fee = fee
         self.timezone = timezone
         self.warranty_days = warranty_days
-        self.installments = [
-            {**entry, "state": "scheduled", "invoice_id": None, "invoiced_at": None,
+        self.installments: list[Installment] = [
+            {**entry, "state": S.SCHEDULED, "invoice_id": None, "invoiced_at": None,
              "paid_at": None, "reprocessed": 0}
             for entry in schedule
         ]
         self.activated_at: datetime | None = None
         self.cancel_reason: str | None = None
-        self.refunds: list[dict[str, Any]] = []
+        self.refunds: list[PlanRefund] = []
 
     # -- reading ---------------------------------------------------------------------
 
     @property
-    def status(self) -> str:
+    def status(self) -> PlanStatus:
         return plan_status(self.states)
 
     @property
-    def states(self) -> tuple[str, ...]:
+    def states(self) -> tuple[InstallmentState, ...]:
         return tuple(entry["state"] for entry in self.installments)
 
     @property
@@ -196,7 +229,7 @@ class InstallmentPlan(LedgerAggregate):
         """Some installment may still be charged or paid."""
         return any(state in OPEN for state in self.states)
 
-    def installment(self, number: int) -> dict[str, Any]:
+    def installment(self, number: int) -> Installment:
         if isinstance(number, bool) or not isinstance(number, int) \
                 or not 1 <= number <= self.count:
             raise ValidationError("number", f"must be from 1 to {self.count}")
@@ -208,7 +241,7 @@ class InstallmentPlan(LedgerAggregate):
     def number_of(self, invoice_id: UUID) -> int | None:
         for entry in self.installments:
             if entry["invoice_id"] == invoice_id:
-                return int(entry["number"])
+                return entry["number"]
         return None
 
     def due_date(self, number: int) -> date:
@@ -223,7 +256,7 @@ class InstallmentPlan(LedgerAggregate):
         return local_date_end(self.due_start(number), self.timezone)
 
     def amount_due(self) -> int:
-        return sum(self.installment(n)["amount"] for n in self.numbers("overdue"))
+        return sum(self.installment(n)["amount"] for n in self.numbers(S.OVERDUE))
 
     # -- the installments' invoices ----------------------------------------------------
 
@@ -256,7 +289,7 @@ class InstallmentPlan(LedgerAggregate):
 
     def next_to_invoice(self) -> int | None:
         """The installment to invoice next, if one may be: in order, after a first payment."""
-        scheduled = self.numbers("scheduled")
+        scheduled = self.numbers(S.SCHEDULED)
         if not scheduled or (scheduled[0] > 1 and self.states[0] not in WAS_PAID):
             return None
         return scheduled[0]
@@ -265,9 +298,9 @@ class InstallmentPlan(LedgerAggregate):
         """Record installment `number`'s invoice: the first at the sale, then each from
         the start of its due day."""
         command = "invoice an installment"
-        entry = self._require(command, number, "scheduled")
+        entry = self._require_installment(command, number, S.SCHEDULED)
         if number != self.next_to_invoice():
-            earlier = self.installment(number - 1)["state"] == "scheduled"
+            earlier = self.installment(number - 1)["state"] == S.SCHEDULED
             raise self.refuse(command, f"installment {number - 1} is not invoiced yet" if earlier
                               else "the first installment was never paid")
         if number > 1 and as_of < self.due_start(number):
@@ -275,48 +308,67 @@ class InstallmentPlan(LedgerAggregate):
                                        f"{self.due_start(number).isoformat()}")
         self._installment_invoiced(number=number, invoice_id=invoice_id, amount=entry["amount"])
 
-    @event("InstallmentInvoiced", topic="payledger:InstallmentPlan.InstallmentInvoiced")
+    class InstallmentInvoiced(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.InstallmentInvoiced"
+        number: int
+        invoice_id: UUID
+        amount: int
+
+    @event(InstallmentInvoiced)
     def _installment_invoiced(self, number: int, invoice_id: UUID, amount: int) -> None:
         entry = self.installments[number - 1]
-        entry.update(state="invoiced", invoice_id=invoice_id, invoiced_at=self.updated_at)
+        self.installments[number - 1] = {**entry, "state": S.INVOICED, "invoice_id": invoice_id,
+                                         "invoiced_at": self.updated_at}
 
     def record_payment(self, number: int, paid_at: datetime) -> None:
         """Installment `number`'s invoice was paid: late if overdue or after its due day."""
-        entry = self._require("record an installment's payment", number, *UNPAID)
-        late = entry["state"] == "overdue" or paid_at > self.due_end(number)
-        self._installment_paid(number=number, invoice_id=entry["invoice_id"], paid_at=paid_at,
+        entry = self._require_installment("record an installment's payment", number, *UNPAID)
+        late = entry["state"] == S.OVERDUE or paid_at > self.due_end(number)
+        self._installment_paid(number=number, invoice_id=self.invoice_of(number), paid_at=paid_at,
                                late=late)
 
-    @event("InstallmentPaid", topic="payledger:InstallmentPlan.InstallmentPaid")
+    class InstallmentPaid(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.InstallmentPaid"
+        number: int
+        invoice_id: UUID
+        paid_at: datetime
+        late: bool
+
+    @event(InstallmentPaid)
     def _installment_paid(self, number: int, invoice_id: UUID, paid_at: datetime,
                           late: bool) -> None:
         entry = self.installments[number - 1]
-        entry.update(state="paid_late" if late else "paid", paid_at=paid_at)
+        self.installments[number - 1] = {**entry, "state": S.PAID_LATE if late else S.PAID,
+                                         "paid_at": paid_at}
         if number == 1:
             self.activated_at = self.updated_at
 
     def mark_overdue(self, number: int, as_of: datetime) -> None:
         command = "mark an installment overdue"
-        self._require(command, number, "invoiced")
+        self._require_installment(command, number, S.INVOICED)
         due_end = self.due_end(number)
         if as_of <= due_end:
             raise self.refuse(command, f"installment {number} is due until {due_end.isoformat()}")
         self._installment_overdue(number=number, due_end=due_end)
 
-    @event("InstallmentOverdue", topic="payledger:InstallmentPlan.InstallmentOverdue")
+    class InstallmentOverdue(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.InstallmentOverdue"
+        number: int
+        due_end: datetime
+
+    @event(InstallmentOverdue)
     def _installment_overdue(self, number: int, due_end: datetime) -> None:
-        self.installments[number - 1]["state"] = "overdue"
+        self.installments[number - 1] = {**self.installments[number - 1], "state": S.OVERDUE}
 
     def next_overdue(self, as_of: datetime) -> int | None:
         """The earliest invoiced installment whose due day ended before `as_of`."""
-        late = [n for n in self.numbers("invoiced") if as_of > self.due_end(n)]
+        late = [n for n in self.numbers(S.INVOICED) if as_of > self.due_end(n)]
         return late[0] if late else None
 
     def reprocessable(self, number: int) -> UUID:
         """The invoice to charge again for overdue installment `number`."""
-        entry = self._require("reprocess an installment", number, "overdue")
-        invoice_id: UUID = entry["invoice_id"]
-        return invoice_id
+        self._require_installment("reprocess an installment", number, S.OVERDUE)
+        return self.invoice_of(number)
 
     def reprocess(self, number: int) -> None:
         """Record a new charge request for overdue installment `number` (on its invoice)."""
@@ -324,18 +376,29 @@ class InstallmentPlan(LedgerAggregate):
         self._installment_reprocessed(number=number, invoice_id=invoice_id,
                                       attempt=self.installment(number)["reprocessed"] + 1)
 
-    @event("InstallmentReprocessed", topic="payledger:InstallmentPlan.InstallmentReprocessed")
+    class InstallmentReprocessed(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.InstallmentReprocessed"
+        number: int
+        invoice_id: UUID
+        attempt: int
+
+    @event(InstallmentReprocessed)
     def _installment_reprocessed(self, number: int, invoice_id: UUID, attempt: int) -> None:
-        self.installments[number - 1]["reprocessed"] = attempt
+        self.installments[number - 1] = {**self.installments[number - 1], "reprocessed": attempt}
 
     def record_refund(self, number: int) -> None:
         """Installment `number`'s invoice was fully refunded."""
-        entry = self._require("record an installment's refund", number, *PAID)
-        self._installment_refunded(number=number, invoice_id=entry["invoice_id"])
+        self._require_installment("record an installment's refund", number, *PAID)
+        self._installment_refunded(number=number, invoice_id=self.invoice_of(number))
 
-    @event("InstallmentRefunded", topic="payledger:InstallmentPlan.InstallmentRefunded")
+    class InstallmentRefunded(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.InstallmentRefunded"
+        number: int
+        invoice_id: UUID
+
+    @event(InstallmentRefunded)
     def _installment_refunded(self, number: int, invoice_id: UUID) -> None:
-        self.installments[number - 1]["state"] = "refunded"
+        self.installments[number - 1] = {**self.installments[number - 1], "state": S.REFUNDED}
 
     def follow_invoice(self, invoice: Invoice) -> None:
         """Move the installment billed by `invoice` after what happened to it (idempotent)."""
@@ -355,7 +418,7 @@ class InstallmentPlan(LedgerAggregate):
 
     def open_invoice_ids(self) -> list[UUID]:
         """The invoices of installments invoiced and not paid (to void on cancel)."""
-        return [self.installment(n)["invoice_id"] for n in self.numbers(*UNPAID)]
+        return [self.invoice_of(n) for n in self.numbers(*UNPAID)]
 
     def check_cancel(self) -> None:
         if not self.open:
@@ -366,25 +429,37 @@ class InstallmentPlan(LedgerAggregate):
         self.check_cancel()
         self._canceled(reason=reason, numbers=self.numbers(*OPEN))
 
-    @event("Canceled", topic="payledger:InstallmentPlan.Canceled")
+    class Canceled(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.Canceled"
+        reason: str
+        numbers: list[int]
+
+    @event(Canceled)
     def _canceled(self, reason: str, numbers: list[int]) -> None:
         self.cancel_reason = reason
         for number in numbers:
-            self.installments[number - 1]["state"] = "canceled"
+            self.installments[number - 1] = {**self.installments[number - 1],
+                                             "state": S.CANCELED}
 
-    def request_refunds(self, refunds: list[dict[str, Any]], justification: str,
+    def request_refunds(self, refunds: list[PlanRefund], justification: str,
                         requested_by: str) -> None:
         """Record the refunds asked for paid installments: `{number, refund_id, amount}`."""
         command = "request the plan's refund"
         if not refunds:
             raise self.refuse(command, "no paid installment is left to refund")
         for refund in refunds:
-            self._require(command, refund["number"], *PAID)
+            self._require_installment(command, refund["number"], *PAID)
         self._refund_requested(refunds=refunds, justification=justification,
                                requested_by=requested_by)
 
-    @event("RefundRequested", topic="payledger:InstallmentPlan.RefundRequested")
-    def _refund_requested(self, refunds: list[dict[str, Any]], justification: str,
+    class RefundRequested(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.RefundRequested"
+        refunds: list[PlanRefund]
+        justification: str
+        requested_by: str
+
+    @event(RefundRequested)
+    def _refund_requested(self, refunds: list[PlanRefund], justification: str,
                           requested_by: str) -> None:
         self.refunds.extend(refunds)
 
@@ -396,7 +471,11 @@ class InstallmentPlan(LedgerAggregate):
         self._buyer_email_changed(customer=customer)
         return True
 
-    @event("BuyerEmailChanged", topic="payledger:InstallmentPlan.BuyerEmailChanged")
+    class BuyerEmailChanged(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.BuyerEmailChanged"
+        customer: dict[str, Any]
+
+    @event(BuyerEmailChanged)
     def _buyer_email_changed(self, customer: dict[str, Any]) -> None:
         self.customer = customer
 
@@ -409,17 +488,29 @@ class InstallmentPlan(LedgerAggregate):
         if number is not None and number > 1:
             assert self.activated_at is not None
             due["invoice_installment"] = max(self.due_start(number), self.activated_at)
-        pending = [max(self.due_end(n) + MICROSECOND, self.installment(n)["invoiced_at"])
-                   for n in self.numbers("invoiced")]
+        pending = [max(self.due_end(n) + MICROSECOND, self._invoiced_at(n))
+                   for n in self.numbers(S.INVOICED)]
         if pending:
             due["mark_overdue"] = min(pending)
         return due
 
     # -- guards ----------------------------------------------------------------------
 
-    def _require(self, command: str, number: int, *states: str) -> dict[str, Any]:
+    def _require_installment(self, command: str, number: int, *states: str) -> Installment:
+        """Refuses `command` unless installment `number` is in one of `states`."""
         entry = self.installment(number)
         if entry["state"] not in states:
             raise self.refuse(command, f"installment {number} is {entry['state']}; "
                                        f"allowed only when {' or '.join(states)}")
         return entry
+
+    def _invoiced_at(self, number: int) -> datetime:
+        invoiced_at = self.installment(number)["invoiced_at"]
+        assert invoiced_at is not None  # asked of invoiced installments only
+        return invoiced_at
+
+    def invoice_of(self, number: int) -> UUID:
+        """The invoice of installment `number`, once invoiced."""
+        invoice_id = self.installment(number)["invoice_id"]
+        assert invoice_id is not None, f"installment {number} is not invoiced"
+        return invoice_id

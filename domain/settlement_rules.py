@@ -9,13 +9,13 @@ parts always sum to the whole.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from payledger.domain.money import allocate
+from payledger.domain.time import day_start, local_date
 
 Days = Annotated[int, Field(ge=0, le=365, strict=True)]
 Policy = Literal["hubla", "hotmart"]
@@ -48,9 +48,8 @@ class ReleaseTerms(BaseModel):
 
     def available_on(self, method: str, confirmed_at: datetime, timezone: str) -> datetime:
         """The start of the local calendar day `days(method)` after the confirmation."""
-        zone = ZoneInfo(timezone)
-        day = confirmed_at.astimezone(zone).date() + timedelta(days=self.days(method))
-        return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        day = local_date(confirmed_at, timezone) + timedelta(days=self.days(method))
+        return day_start(day, timezone)
 
 
 def stakes(splits: Sequence[Mapping[str, Any]], *, platform_refunds_fee: bool) -> dict[str, int]:

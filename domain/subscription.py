@@ -33,18 +33,18 @@ boleto subscriptions would need an invoice per cycle without automatic retries.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import event
 
 from payledger.domain.customer import Customer
-from payledger.domain.envelope import LedgerAggregate, LedgerCreated
+from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import ValidationError
+from payledger.domain.time import charge_date, local_date, next_charge_date
 
 RETRY_DAYS = (1, 3, 5)
 """Days after each failed attempt of a cycle before the next retry; then the cycle fails."""
@@ -53,37 +53,24 @@ FAILED_CYCLES = 5
 INCOMPLETE_WINDOW = timedelta(hours=23)
 SYSTEM = "system"
 
-COLLECTING = ("trialing", "active", "past_due")
+
+class SubscriptionStatus(StrEnum):
+    INCOMPLETE = "incomplete"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    PAUSED = "paused"
+    UNPAID = "unpaid"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+
+S = SubscriptionStatus  # short, for the tuples and guards below
+COLLECTING = (S.TRIALING, S.ACTIVE, S.PAST_DUE)
 """States whose period ends renew (paused skips, unpaid cancels)."""
-MANAGED = ("trialing", "active", "past_due", "paused")
-ENDED = ("canceled", "expired")
+MANAGED = (S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED)
+ENDED = (S.CANCELED, S.EXPIRED)
 INTERVALS = (1, 3, 6, 12)
-
-
-def charge_date(month_of: datetime, months: int, day: int, tz: str,
-                time_of: datetime | None = None) -> datetime:
-    """`day` of the month `months` after `month_of`'s (clamped to the month's end), local.
-
-    The local time of day is `time_of`'s (default `month_of`'s); the result is UTC.
-    """
-    zone = ZoneInfo(tz)
-    local = month_of.astimezone(zone)
-    clock = (time_of or month_of).astimezone(zone)
-    year, month = divmod(local.year * 12 + local.month - 1 + months, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    target = datetime(year, month + 1, min(day, last), clock.hour, clock.minute,
-                      clock.second, clock.microsecond, tzinfo=zone)
-    return target.astimezone(UTC)
-
-
-def next_charge_date(after: datetime, day: int, tz: str, time_of: datetime) -> datetime:
-    """The first `day` of a month (at `time_of`'s local time) strictly after `after`."""
-    candidate = charge_date(after, 0, day, tz, time_of)
-    return candidate if candidate > after else charge_date(after, 1, day, tz, time_of)
-
-
-def local_day(instant: datetime, tz: str) -> int:
-    return instant.astimezone(ZoneInfo(tz)).day
 
 
 @dataclass(frozen=True)
@@ -112,18 +99,18 @@ class Subscription(LedgerAggregate):
         if (first_invoice_id is None) != (trial_days > 0):
             raise ValidationError("first_invoice_id", "is needed exactly when there is no trial")
         if trial_days:
-            trial_ends_at: datetime | None = now + timedelta(days=trial_days)
-            period_end = trial_ends_at
+            period_end = now + timedelta(days=trial_days)
+            trial_ends_at: datetime | None = period_end
             expires_at = None
         else:
             trial_ends_at = None
-            period_end = charge_date(now, plan["interval_months"], local_day(now, timezone),
-                                     timezone)
+            period_end = charge_date(now, plan["interval_months"],
+                                     local_date(now, timezone).day, timezone)
             expires_at = now + incomplete_window
         return cls(
             id=id, customer=customer, plan=plan, payment_method=payment_method,
             split_rules=split_rules, timezone=timezone,
-            charge_day=local_day(period_end, timezone) if trial_days else local_day(now, timezone),
+            charge_day=local_date(period_end if trial_days else now, timezone).day,
             period_start=now, period_end=period_end, trial_ends_at=trial_ends_at,
             first_invoice_id=first_invoice_id, incomplete_expires_at=expires_at,
         )
@@ -169,7 +156,7 @@ class Subscription(LedgerAggregate):
         self.period_end = period_end
         self.trial_ends_at = trial_ends_at
         self.incomplete_expires_at = incomplete_expires_at
-        self.status = "trialing" if trial_ends_at is not None else "incomplete"
+        self.status: SubscriptionStatus = S.TRIALING if trial_ends_at is not None else S.INCOMPLETE
         self.cycle = 0 if first_invoice_id is None else 1
         self.open_invoice_id = first_invoice_id
         self.invoice_ids: list[UUID] = [] if first_invoice_id is None else [first_invoice_id]
@@ -194,13 +181,18 @@ class Subscription(LedgerAggregate):
 
     def record_payment(self, invoice_id: UUID) -> None:
         command = "record a paid cycle"
-        self._require(command, "incomplete", *COLLECTING)
+        self._require(command, S.INCOMPLETE, *COLLECTING)
         self._require_open_invoice(command, invoice_id)
         self._cycle_paid(cycle=self.cycle, invoice_id=invoice_id)
 
-    @event("CyclePaid", topic="payledger:Subscription.CyclePaid")
+    class CyclePaid(LedgerEvent):
+        TOPIC = "payledger:Subscription.CyclePaid"
+        cycle: int
+        invoice_id: UUID
+
+    @event(CyclePaid)
     def _cycle_paid(self, cycle: int, invoice_id: UUID) -> None:
-        self.status = "active"
+        self.status = S.ACTIVE
         self.open_invoice_id = None
         self.retry_at = None
         self.failures = self.failed_attempt = self.failed_cycles = 0
@@ -231,11 +223,19 @@ class Subscription(LedgerAggregate):
             return True
         return False
 
-    @event("PaymentFailed", topic="payledger:Subscription.PaymentFailed")
+    class PaymentFailed(LedgerEvent):
+        TOPIC = "payledger:Subscription.PaymentFailed"
+        cycle: int
+        invoice_id: UUID
+        attempt: int
+        reason: str
+        retry_at: datetime | None
+
+    @event(PaymentFailed)
     def _payment_failed(
         self, cycle: int, invoice_id: UUID, attempt: int, reason: str, retry_at: datetime | None,
     ) -> None:
-        self.status = "past_due"
+        self.status = S.PAST_DUE
         self.failures += 1
         self.failed_attempt = attempt
         self.retry_at = retry_at
@@ -248,24 +248,35 @@ class Subscription(LedgerAggregate):
         if consecutive >= failed_cycles_limit:
             self._marked_unpaid(failed_cycles=consecutive)
 
-    @event("CycleFailed", topic="payledger:Subscription.CycleFailed")
+    class CycleFailed(LedgerEvent):
+        TOPIC = "payledger:Subscription.CycleFailed"
+        cycle: int
+        invoice_id: UUID
+        consecutive: int
+        reason: str
+
+    @event(CycleFailed)
     def _cycle_failed(self, cycle: int, invoice_id: UUID, consecutive: int, reason: str) -> None:
-        self.status = "past_due"
+        self.status = S.PAST_DUE
         self.open_invoice_id = None
         self.retry_at = None
         self.failures = self.failed_attempt = 0
         self.failed_cycles = consecutive
 
-    @event("MarkedUnpaid", topic="payledger:Subscription.MarkedUnpaid")
+    class MarkedUnpaid(LedgerEvent):
+        TOPIC = "payledger:Subscription.MarkedUnpaid"
+        failed_cycles: int
+
+    @event(MarkedUnpaid)
     def _marked_unpaid(self, failed_cycles: int) -> None:
-        self.status = "unpaid"
+        self.status = S.UNPAID
 
     # -- time-driven steps ---------------------------------------------------------------
 
     def retry(self, as_of: datetime) -> UUID:
         """Ask again for the open cycle's charge; returns the invoice to charge."""
         command = "retry a renewal charge"
-        self._require(command, "past_due")
+        self._require(command, S.PAST_DUE)
         if self.retry_at is None or self.open_invoice_id is None:
             raise self.refuse(command, "no retry is scheduled")
         if as_of < self.retry_at:
@@ -274,13 +285,19 @@ class Subscription(LedgerAggregate):
                               retry=self.failures)
         return self.open_invoice_id
 
-    @event("RetryRequested", topic="payledger:Subscription.RetryRequested")
+    class RetryRequested(LedgerEvent):
+        TOPIC = "payledger:Subscription.RetryRequested"
+        cycle: int
+        invoice_id: UUID
+        retry: int
+
+    @event(RetryRequested)
     def _retry_requested(self, cycle: int, invoice_id: UUID, retry: int) -> None:
         self.retry_at = None
 
     def expire(self, as_of: datetime) -> UUID:
         """The first charge was not paid within the window; returns the invoice to void."""
-        self._require("expire", "incomplete")
+        self._require("expire", S.INCOMPLETE)
         assert self.incomplete_expires_at is not None
         assert self.open_invoice_id is not None
         if as_of < self.incomplete_expires_at:
@@ -289,9 +306,14 @@ class Subscription(LedgerAggregate):
         self._expired(expired_at=self.incomplete_expires_at, invoice_id=invoice_id)
         return invoice_id
 
-    @event("Expired", topic="payledger:Subscription.Expired")
+    class Expired(LedgerEvent):
+        TOPIC = "payledger:Subscription.Expired"
+        expired_at: datetime
+        invoice_id: UUID
+
+    @event(Expired)
     def _expired(self, expired_at: datetime, invoice_id: UUID) -> None:
-        self.status = "expired"
+        self.status = S.EXPIRED
         self.open_invoice_id = None
 
     def end_period(
@@ -299,13 +321,13 @@ class Subscription(LedgerAggregate):
     ) -> PeriodEnd:
         """The period ended: renew (a new cycle, charged as `invoice_id`), skip or cancel."""
         command = "end the period"
-        self._require(command, *MANAGED, "unpaid")
+        self._require(command, *MANAGED, S.UNPAID)
         if as_of < self.period_end:
             raise self.refuse(command, f"it ends at {self.period_end.isoformat()}")
         ending = self._ending()
         if ending is not None:
             return self._cancel(*ending, at_period_end=True)
-        if self.status == "paused":
+        if self.status == S.PAUSED:
             self._cycle_skipped(period_start=self.period_end, period_end=self._following_end())
             return PeriodEnd()
         stale = self.open_invoice_id
@@ -322,7 +344,7 @@ class Subscription(LedgerAggregate):
 
     def _ending(self) -> tuple[str, str] | None:
         """Who ends the subscription at this period end, and why; None when it renews."""
-        if self.status == "unpaid":
+        if self.status == S.UNPAID:
             return SYSTEM, f"{self.failed_cycles} consecutive cycles failed"
         if self.cancel_at_period_end:
             assert self.canceled_by is not None
@@ -337,7 +359,15 @@ class Subscription(LedgerAggregate):
         months = months or self.plan["interval_months"]
         return charge_date(self.period_end, months, self.charge_day, self.timezone)
 
-    @event("Renewed", topic="payledger:Subscription.Renewed")
+    class Renewed(LedgerEvent):
+        TOPIC = "payledger:Subscription.Renewed"
+        cycle: int
+        invoice_id: UUID
+        plan: dict[str, Any]
+        period_start: datetime
+        period_end: datetime
+
+    @event(Renewed)
     def _renewed(
         self, cycle: int, invoice_id: UUID, plan: dict[str, Any],
         period_start: datetime, period_end: datetime,
@@ -350,7 +380,12 @@ class Subscription(LedgerAggregate):
         self.period_start = period_start
         self.period_end = period_end
 
-    @event("CycleSkipped", topic="payledger:Subscription.CycleSkipped")
+    class CycleSkipped(LedgerEvent):
+        TOPIC = "payledger:Subscription.CycleSkipped"
+        period_start: datetime
+        period_end: datetime
+
+    @event(CycleSkipped)
     def _cycle_skipped(self, period_start: datetime, period_end: datetime) -> None:
         self.period_start = period_start
         self.period_end = period_end
@@ -359,11 +394,11 @@ class Subscription(LedgerAggregate):
         """The time-driven steps pending, each with its due instant (from stored fields)."""
         del policy  # every due instant is fixed by an event
         due: dict[str, datetime] = {}
-        if self.status == "incomplete" and self.incomplete_expires_at is not None:
+        if self.status == S.INCOMPLETE and self.incomplete_expires_at is not None:
             due["expire"] = self.incomplete_expires_at
-        if self.status in (*MANAGED, "unpaid"):
+        if self.status in (*MANAGED, S.UNPAID):
             due["end_period"] = self.period_end
-        if self.status == "past_due" and self.retry_at is not None:
+        if self.status == S.PAST_DUE and self.retry_at is not None:
             due["retry"] = self.retry_at
         return due
 
@@ -371,7 +406,7 @@ class Subscription(LedgerAggregate):
 
     def cancel(self, by: str, reason: str) -> UUID | None:
         """Cancel now; returns the invoice being collected, to void (paid ones stay paid)."""
-        self._require("cancel", "incomplete", *MANAGED, "unpaid")
+        self._require("cancel", S.INCOMPLETE, *MANAGED, S.UNPAID)
         return self._cancel(by, reason, at_period_end=False).void
 
     def _cancel(self, by: str, reason: str, at_period_end: bool) -> PeriodEnd:
@@ -380,11 +415,18 @@ class Subscription(LedgerAggregate):
                        voided_invoice_id=open_invoice)
         return PeriodEnd(void=open_invoice)
 
-    @event("Canceled", topic="payledger:Subscription.Canceled")
+    class Canceled(LedgerEvent):
+        TOPIC = "payledger:Subscription.Canceled"
+        canceled_by: str
+        reason: str
+        at_period_end: bool
+        voided_invoice_id: UUID | None
+
+    @event(Canceled)
     def _canceled(
         self, canceled_by: str, reason: str, at_period_end: bool, voided_invoice_id: UUID | None,
     ) -> None:
-        self.status = "canceled"
+        self.status = S.CANCELED
         self.canceled_by = canceled_by
         self.cancel_reason = reason
         self.canceled_at = self.updated_at
@@ -399,34 +441,45 @@ class Subscription(LedgerAggregate):
             raise self.refuse(command, "a cancellation is already scheduled")
         self._cancellation_scheduled(canceled_by=by, reason=reason)
 
-    @event("CancellationScheduled", topic="payledger:Subscription.CancellationScheduled")
+    class CancellationScheduled(LedgerEvent):
+        TOPIC = "payledger:Subscription.CancellationScheduled"
+        canceled_by: str
+        reason: str
+
+    @event(CancellationScheduled)
     def _cancellation_scheduled(self, canceled_by: str, reason: str) -> None:
         self.cancel_at_period_end = True
         self.canceled_by = canceled_by
         self.cancel_reason = reason
 
     def pause(self) -> None:
-        self._require("pause", "active")
+        self._require("pause", S.ACTIVE)
         if self.open_invoice_id is not None:
             raise self.refuse("pause", "a renewal charge is being collected")
         self._paused()
 
-    @event("Paused", topic="payledger:Subscription.Paused")
+    class Paused(LedgerEvent):
+        TOPIC = "payledger:Subscription.Paused"
+
+    @event(Paused)
     def _paused(self) -> None:
-        self.status = "paused"
+        self.status = S.PAUSED
 
     def resume(self) -> None:
-        self._require("resume", "paused")
+        self._require("resume", S.PAUSED)
         self._resumed()
 
-    @event("Resumed", topic="payledger:Subscription.Resumed")
+    class Resumed(LedgerEvent):
+        TOPIC = "payledger:Subscription.Resumed"
+
+    @event(Resumed)
     def _resumed(self) -> None:
-        self.status = "active"
+        self.status = S.ACTIVE
 
     def reactivate(self, by: str, charge_invoice_id: UUID | None = None) -> None:
         """Active again with a new period; with `charge_invoice_id`, a new cycle charged now."""
         command = "reactivate and charge" if charge_invoice_id else "reactivate"
-        self._require(command, "canceled", "unpaid")
+        self._require(command, S.CANCELED, S.UNPAID)
         if charge_invoice_id is None:
             if not self.paid_cycles:
                 raise self.refuse(command, "nothing was ever paid: reactivate and charge")
@@ -440,17 +493,27 @@ class Subscription(LedgerAggregate):
         plan = self.pending_plan or self.plan
         self._reactivated(
             reactivated_by=by, cycle=self.cycle + 1, invoice_id=charge_invoice_id, plan=plan,
-            charge_day=local_day(self.now, self.timezone), period_start=self.now,
+            charge_day=local_date(self.now, self.timezone).day, period_start=self.now,
             period_end=charge_date(self.now, plan["interval_months"],
-                                   local_day(self.now, self.timezone), self.timezone),
+                                   local_date(self.now, self.timezone).day, self.timezone),
         )
 
-    @event("Reactivated", topic="payledger:Subscription.Reactivated")
+    class Reactivated(LedgerEvent):
+        TOPIC = "payledger:Subscription.Reactivated"
+        reactivated_by: str
+        cycle: int
+        invoice_id: UUID | None
+        plan: dict[str, Any]
+        charge_day: int
+        period_start: datetime
+        period_end: datetime
+
+    @event(Reactivated)
     def _reactivated(
         self, reactivated_by: str, cycle: int, invoice_id: UUID | None, plan: dict[str, Any],
         charge_day: int, period_start: datetime, period_end: datetime,
     ) -> None:
-        self.status = "active"
+        self.status = S.ACTIVE
         self.cycle = cycle
         if invoice_id is not None:
             self.open_invoice_id = invoice_id
@@ -473,7 +536,12 @@ class Subscription(LedgerAggregate):
             raise self.refuse(command, f"auto-renew is already {'on' if enabled else 'off'}")
         self._auto_renew_changed(enabled=enabled, changed_by=by)
 
-    @event("AutoRenewChanged", topic="payledger:Subscription.AutoRenewChanged")
+    class AutoRenewChanged(LedgerEvent):
+        TOPIC = "payledger:Subscription.AutoRenewChanged"
+        enabled: bool
+        changed_by: str
+
+    @event(AutoRenewChanged)
     def _auto_renew_changed(self, enabled: bool, changed_by: str) -> None:
         self.auto_renew = enabled
         self.auto_renew_off_by = None if enabled else changed_by
@@ -490,14 +558,19 @@ class Subscription(LedgerAggregate):
             raise ValidationError("plan", "is already the plan of the next cycle")
         self._plan_switched(plan=plan, effective_at=self.period_end)
 
-    @event("PlanSwitched", topic="payledger:Subscription.PlanSwitched")
+    class PlanSwitched(LedgerEvent):
+        TOPIC = "payledger:Subscription.PlanSwitched"
+        plan: dict[str, Any]
+        effective_at: datetime
+
+    @event(PlanSwitched)
     def _plan_switched(self, plan: dict[str, Any], effective_at: datetime) -> None:
         self.pending_plan = None if plan == self.plan else plan
 
     def change_charge_day(self, day: int) -> None:
         """Charge on `day` of the month from the next renewal on (no proration)."""
         command = "change the charge date"
-        self._require(command, "active", "past_due", "paused")
+        self._require(command, S.ACTIVE, S.PAST_DUE, S.PAUSED)
         if not 1 <= day <= 31:
             raise ValidationError("charge_day", "must be between 1 and 31")
         if day == self.charge_day:
@@ -507,19 +580,28 @@ class Subscription(LedgerAggregate):
             next_renewal = charge_date(self.period_end, 1, day, self.timezone)
         self._charge_date_changed(charge_day=day, period_end=next_renewal)
 
-    @event("ChargeDateChanged", topic="payledger:Subscription.ChargeDateChanged")
+    class ChargeDateChanged(LedgerEvent):
+        TOPIC = "payledger:Subscription.ChargeDateChanged"
+        charge_day: int
+        period_end: datetime
+
+    @event(ChargeDateChanged)
     def _charge_date_changed(self, charge_day: int, period_end: datetime) -> None:
         self.charge_day = charge_day
         self.period_end = period_end
 
     def change_email(self, email: str) -> None:
         """The buyer's new email (a no-op when unchanged)."""
-        self._require("change the email", "incomplete", *MANAGED, "unpaid")
+        self._require("change the email", S.INCOMPLETE, *MANAGED, S.UNPAID)
         checked = Customer.parse(**{**self.customer, "email": email}).email
         if checked != self.customer["email"]:
             self._email_changed(email=checked)
 
-    @event("EmailChanged", topic="payledger:Subscription.EmailChanged")
+    class EmailChanged(LedgerEvent):
+        TOPIC = "payledger:Subscription.EmailChanged"
+        email: str
+
+    @event(EmailChanged)
     def _email_changed(self, email: str) -> None:
         self.customer = {**self.customer, "email": email}
 

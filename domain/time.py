@@ -1,9 +1,13 @@
-"""Business time: every rule reads an injected clock, never the wall clock."""
+"""Business time: every rule reads an injected clock, never the wall clock.
+
+The calendar arithmetic of the aggregates lives here too: local dates and day bounds
+in an account's timezone, monthly due dates and charge dates."""
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -60,6 +64,48 @@ def local_date_end(day: datetime, tz: str = DEFAULT_TIMEZONE) -> datetime:
     local = day.astimezone(zone)
     end = datetime(local.year, local.month, local.day, tzinfo=zone) + timedelta(days=1)
     return (end - timedelta(microseconds=1)).astimezone(UTC)
+
+
+def local_date(instant: datetime, tz: str) -> date:
+    """`instant`'s calendar date in `tz`."""
+    return instant.astimezone(ZoneInfo(tz)).date()
+
+
+def day_start(day: date, tz: str) -> datetime:
+    """The first instant of calendar day `day` in `tz`, as UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def due_dates(first: date, count: int) -> list[date]:
+    """`count` monthly dates on `first`'s day of the month, clamped to each month's end."""
+    dates = []
+    for months in range(count):
+        year, month = divmod(first.month - 1 + months, 12)
+        year, month = first.year + year, month + 1
+        dates.append(date(year, month, min(first.day, calendar.monthrange(year, month)[1])))
+    return dates
+
+
+def charge_date(month_of: datetime, months: int, day: int, tz: str,
+                time_of: datetime | None = None) -> datetime:
+    """`day` of the month `months` after `month_of`'s (clamped to the month's end), local.
+
+    The local time of day is `time_of`'s (default `month_of`'s); the result is UTC.
+    """
+    zone = ZoneInfo(tz)
+    local = month_of.astimezone(zone)
+    clock = (time_of or month_of).astimezone(zone)
+    year, month = divmod(local.year * 12 + local.month - 1 + months, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    target = datetime(year, month + 1, min(day, last), clock.hour, clock.minute,
+                      clock.second, clock.microsecond, tzinfo=zone)
+    return target.astimezone(UTC)
+
+
+def next_charge_date(after: datetime, day: int, tz: str, time_of: datetime) -> datetime:
+    """The first `day` of a month (at `time_of`'s local time) strictly after `after`."""
+    candidate = charge_date(after, 0, day, tz, time_of)
+    return candidate if candidate > after else charge_date(after, 1, day, tz, time_of)
 
 
 def add_business_days(start: datetime, days: int, tz: str = DEFAULT_TIMEZONE) -> datetime:

@@ -10,7 +10,12 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
-from payledger.domain.installments import VOIDABLE, InstallmentPlan, installment_invoice_id
+from payledger.domain.installments import (
+    VOIDABLE,
+    InstallmentPlan,
+    PlanRefund,
+    installment_invoice_id,
+)
 from payledger.domain.invoice import Invoice
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
@@ -110,9 +115,9 @@ def _cancel(work: Work, cmd: c.CancelPlan, _: Settings) -> UUID:
 @handles(c.RefundPlan)
 def _refund(work: Work, cmd: c.RefundPlan, settings: Settings) -> UUID:
     plan = work.get(InstallmentPlan, cmd.plan_id)
-    refunds = []
+    refunds: list[PlanRefund] = []
     for number in plan.numbers("paid", "paid_late"):
-        invoice = work.get(Invoice, plan.installment(number)["invoice_id"])
+        invoice = work.get(Invoice, plan.invoice_of(number))
         if invoice.refundable <= 0:
             continue  # refunds in flight already hold all of it
         refund_id = request_refund(work, c.RequestRefund(

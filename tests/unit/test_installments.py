@@ -26,12 +26,12 @@ from payledger.domain.installments import (
     STATUSES,
     WAS_PAID,
     InstallmentPlan,
-    due_dates,
     installment_invoice_id,
     plan_status,
 )
 from payledger.domain.invoice import Invoice
 from payledger.domain.splits import SplitRules, split
+from payledger.domain.time import due_dates
 from payledger.queries import format_amount, recovery_message, whatsapp_link
 from tests.factories import CUSTOMER, SPLIT
 from tests.unit.test_invoice import DAY, HOUR, MINUTE, T0, envelope, frozen

@@ -18,12 +18,8 @@ import pytest
 from payledger.domain.envelope import acting
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.splits import SplitRules
-from payledger.domain.subscription import (
-    PeriodEnd,
-    Subscription,
-    charge_date,
-    next_charge_date,
-)
+from payledger.domain.subscription import PeriodEnd, Subscription
+from payledger.domain.time import charge_date, next_charge_date
 from payledger.settings import Settings
 from tests.factories import CUSTOMER, SPLIT
 from tests.unit.test_invoice import DAY, MINUTE, SECOND, T0, envelope, frozen
