@@ -46,6 +46,8 @@ from payledger.adapters.store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEVER = 2**62  # later than any due instant: an empty index
+POSITION_EVERY = 1000  # notifications read without a change before the position is stored
+WRITTEN_MEMORY = 100_000  # aggregates whose last written timers are remembered
 
 
 def micros(instant: datetime) -> int:
@@ -98,6 +100,8 @@ class TimerIndex:
         )
         metadata.create_all(self.engine)
         self._position: int | None = None
+        self._stored_position = 0
+        self._written: dict[UUID, Timers] = {}  # what this index last wrote, by aggregate
         self._earliest: int | None = None  # no due instant is earlier (None: unknown)
         self._may_have_failed = True
 
@@ -106,7 +110,7 @@ class TimerIndex:
             with self.engine.connect() as conn:
                 found = conn.execute(select(self.tracking.c.position)
                                      .where(self.tracking.c.name == self.name)).scalar()
-            self._position = int(found or 0)
+            self._position = self._stored_position = int(found or 0)
         return self._position
 
     def record(self, changes: Mapping[UUID, Timers], position: int) -> None:
@@ -114,8 +118,16 @@ class TimerIndex:
 
         A timer that failed keeps its mark while its due instant is unchanged, so a
         step the aggregate refused is not tried again until the aggregate changes.
+        Timers the same as this index last wrote are not written again, and a page that
+        changes none moves the stored position only now and then (a lost tail is read
+        again from the log).
         """
-        keys = [aggregate_id.hex for aggregate_id in changes]
+        changed = {key: timers for key, timers in changes.items()
+                   if self._written.get(key) != timers}
+        if not changed and position - self._stored_position < POSITION_EVERY:
+            self._position = position
+            return
+        keys = [aggregate_id.hex for aggregate_id in changed]
         with self.engine.begin() as conn:
             failed = self._failed(conn, keys)
             for chunk in _chunks(keys, 500):
@@ -123,12 +135,15 @@ class TimerIndex:
             rows = [{"aggregate_id": aggregate_id.hex, "action": action,
                      "account": timers.account, "kind": timers.kind, "due_at": micros(due),
                      "failed": (aggregate_id.hex, action, micros(due)) in failed}
-                    for aggregate_id, timers in changes.items()
+                    for aggregate_id, timers in changed.items()
                     for action, due in timers.due.items()]
             if rows:
                 conn.execute(insert(self.timers), rows)
             self._move(conn, position)
-        self._position = position
+        self._position = self._stored_position = position
+        if len(self._written) > WRITTEN_MEMORY:
+            self._written.clear()
+        self._written.update(changed)
         if self._earliest is not None and rows:
             self._earliest = min(self._earliest, *(row["due_at"] for row in rows))
 
@@ -172,6 +187,8 @@ class TimerIndex:
         refused = list(refused)
         if refused:
             self._may_have_failed = True
+        for timer in refused:  # the next change of these aggregates is written
+            self._written.pop(timer.aggregate_id, None)
         with self.engine.begin() as conn:
             for timer in refused:
                 conn.execute(update(self.timers).values(failed=True).where(and_(
@@ -180,6 +197,9 @@ class TimerIndex:
                     self.timers.c.due_at == micros(timer.due_at))))
 
     def close(self) -> None:
+        if self._position is not None and self._position != self._stored_position:
+            with self.engine.begin() as conn:
+                self._move(conn, self._position)
         self.engine.dispose()
 
 

@@ -97,7 +97,9 @@ def _summary(ledger: Ledger, settlement: Settlement, report: Report,
     console.print(f"{report.commands:,} commands, {written:,} events written in {elapsed:.1f} s "
                   f"({written / max(elapsed, 1e-9):,.0f} events/s); "
                   f"{sum(report.refused.values()):,} refused as the rules require; "
-                  f"{report.timed_steps:,} time-driven steps run by ticks")
+                  f"{report.timed_steps:,} time-driven steps run by ticks, which took "
+                  f"{report.tick_seconds:.1f} s ({report.tick_seconds / max(elapsed, 1e-9):.0%} "
+                  "of the run)")
     table = Table("aggregate", "state", "count", title="States reached")
     for kind, counts in states(ledger, report, settlement).items():
         for state, count in sorted(counts.items()):

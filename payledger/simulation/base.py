@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from payledger.domain.errors import PayLedgerError
 from payledger.domain.permissions import Actor
 from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
+from payledger.scheduler import TickReport
 
 ACCOUNT = "producer-ana"
 PRODUCTS = (("course-excel", 19_700), ("ebook-finance", 4_790), ("mentorship", 99_700),
@@ -59,6 +61,8 @@ class Report:
     seed: int
     commands: int = 0
     timed_steps: int = 0
+    tick_seconds: float = 0.0
+    """Time spent in ticks (the index catching up, the steps they ran)."""
     refused: Counter[str] = field(default_factory=Counter)
     ids: dict[str, list[UUID]] = field(default_factory=dict)
 
@@ -96,7 +100,7 @@ class SimulationBase:
             self.clock.set(at)
             if at - self._ticked >= TICK_EVERY:
                 # the Ledger's own steps; the settlement is ticked each morning (payouts)
-                self.report.timed_steps += self.ledger.scheduler.tick(at).executed
+                self.tick(self.ledger.scheduler.tick, at)
                 self._ticked = at
             while on_day and (at - start) >= timedelta(days=day_done + 1):
                 day_done += 1
@@ -106,6 +110,11 @@ class SimulationBase:
         if on_day:
             on_day(self.report.days)
         return self.report
+
+    def tick(self, tick: Callable[[datetime], TickReport], at: datetime) -> None:
+        began = time.perf_counter()
+        self.report.timed_steps += tick(at).executed
+        self.report.tick_seconds += time.perf_counter() - began
 
     def schedule(self, start: datetime) -> None:
         """Queue the story's first steps; each part of the story extends this."""
@@ -128,6 +137,17 @@ class SimulationBase:
             self.report.refused[f"{type(command).__name__}: {type(error).__name__}"] += 1
             return False
         return True
+
+    def send_all(self, steps: list[tuple[Actor, c.Command]]) -> list[bool]:
+        """Execute steps that happen at one instant in one transaction (`execute_many`);
+        when one is refused, nothing of them is written and they are sent one by one,
+        so the story is the same as sending each."""
+        try:
+            self.ledger.execute_many(steps)
+        except PayLedgerError:
+            return [self.send(actor, command) for actor, command in steps]
+        self.report.commands += len(steps)
+        return [True] * len(steps)
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p

@@ -46,7 +46,7 @@ class Payouts(Recurring):
 
     def settle(self) -> None:
         assert self.settlement is not None
-        self.report.timed_steps += self.settlement.tick(self.clock.now()).executed
+        self.tick(self.settlement.tick, self.clock.now())
 
     def run_settlement(self, actor: Actor, command: c.Command) -> bool:
         assert self.settlement is not None

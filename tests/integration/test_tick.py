@@ -134,3 +134,48 @@ def test_a_failed_mark_lasts_while_the_due_instant_is_unchanged(sqlite_url: str)
         assert index.position() == 3
     finally:
         index.close()
+
+
+def test_the_index_skips_queries_without_missing_a_timer_recorded_later(sqlite_url: str) -> None:
+    from uuid import uuid4
+
+    from payledger.adapters.store import parse_store_url
+    from payledger.adapters.timer_index import TimerIndex, Timers
+
+    index = TimerIndex(parse_store_url(sqlite_url), "probe")
+    first, second = uuid4(), uuid4()
+    try:
+        index.record({first: Timers("acct-1", "kind", {"step": START + timedelta(hours=1)})}, 1)
+        assert index.due(START) == []  # learns that nothing is due before START + 1h
+        soon = START + timedelta(minutes=10)
+        index.record({second: Timers("acct-1", "kind", {"step": soon})}, 2)
+        assert [d.aggregate_id for d in index.due(soon)] == [second]
+        assert [d.aggregate_id for d in index.due(START + timedelta(hours=2))] == [second, first]
+    finally:
+        index.close()
+
+
+def test_unchanged_timers_are_not_rewritten_and_the_position_is_stored_on_close(
+    sqlite_url: str,
+) -> None:
+    from uuid import uuid4
+
+    from payledger.adapters.store import parse_store_url
+    from payledger.adapters.timer_index import TimerIndex, Timers
+
+    store = parse_store_url(sqlite_url)
+    index = TimerIndex(store, "probe")
+    key, due = uuid4(), START + timedelta(hours=1)
+    index.record({key: Timers("acct-1", "kind", {"step": due})}, 1)
+    index.mark_failed(index.due(due))
+    index.record({key: Timers("acct-1", "kind", {"step": due})}, 2)
+    index.record({key: Timers("acct-1", "kind", {"step": due})}, 3)  # the same: not written
+    assert index.position() == 3
+    assert index.due(due) == []  # still failed
+    index.close()
+    again = TimerIndex(store, "probe")
+    try:
+        assert again.position() == 3
+        assert again.due(due) == []
+    finally:
+        again.close()
