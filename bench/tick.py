@@ -20,40 +20,34 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
-from payledger.domain.customer import Customer
-from payledger.domain.envelope import Envelope, acting
-from payledger.domain.invoice import Invoice
-from payledger.domain.splits import SplitRules
+from payledger.domain import commands as c
+from payledger.domain.permissions import Actor
 from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
 
 START = datetime(2026, 3, 2, 12, tzinfo=UTC)
 BATCH = 500
-CUSTOMER = Customer.parse(name="Ana Souza", email="ana@example.com", document="11144477735")
-RULES = SplitRules(producer="producer-1", platform_fee_bps=990).model_dump(mode="json")
+CUSTOMER = {"name": "Ana Souza", "email": "ana@example.com", "document": "11144477735"}
+RULES = {"producer": "producer-1", "platform_fee_bps": 990}
+ITEMS = [{"product_id": "course-1", "unit_price": 9_700}]
 
 
 def fill(ledger: Ledger, open_items: int, due: int) -> None:
-    """`open_items` issued Pix invoices; the first `due` expire within the hour."""
-    envelope = Envelope(account="acct-1", at=START, actor="bench", correlation_id=uuid4(),
-                        causation_id=None, command_id=uuid4())
-    with acting(envelope):
-        for start in range(0, open_items, BATCH):
-            batch = [_invoice(n < due) for n in range(start, min(start + BATCH, open_items))]
-            ledger.save(*batch)
-
-
-def _invoice(due_soon: bool) -> Invoice:
-    invoice = Invoice(
-        id=uuid4(), items=[{"product_id": "course-1", "quantity": 1, "unit_price": 9_700,
-                            "description": ""}],
-        customer=CUSTOMER.to_dict(), currency="BRL", method="pix", split_rules=RULES,
-        subtotal=9_700, warranty_days=7, origin="sale", origin_id=None,
-    )
-    expires_in = timedelta(hours=1) if due_soon else timedelta(days=29)
-    invoice.issue_pix(uuid4().hex, expires_in)
-    return invoice
+    """`open_items` issued Pix invoices; the first `due` expire within the hour. Made
+    through the commands, `BATCH` sales per `execute_many` (one transaction each)."""
+    checkout = Actor.preset("checkout", id="checkout-svc", account="acct-1")
+    for start in range(0, open_items, BATCH):
+        steps: list[tuple[Actor, c.Command]] = []
+        for n in range(start, min(start + BATCH, open_items)):
+            invoice_id = uuid4()
+            expires_in = timedelta(hours=1) if n < due else timedelta(days=29)
+            steps += [(checkout, c.CreateInvoice(
+                invoice_id=invoice_id, items=ITEMS, customer=CUSTOMER, currency="BRL",
+                method="pix", split=RULES)), (checkout, c.IssuePix(
+                invoice_id=invoice_id, txid=uuid4().hex,
+                expires_in_seconds=int(expires_in.total_seconds())))]
+        ledger.execute_many(steps)
 
 
 def measure(root: Path, name: str, open_items: int, due: int) -> tuple[float, int, float]:
