@@ -5,28 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from payledger.domain.affiliation import Affiliation
-from payledger.domain.balance import Balance
-from payledger.domain.buyer import Buyer
-from payledger.domain.coupon import Coupon
-from payledger.domain.envelope import ENVELOPE_FIELDS, LedgerAggregate
-from payledger.domain.idempotency import IdempotencyRecord
-from payledger.domain.installments import InstallmentPlan
-from payledger.domain.invoice import Invoice
-from payledger.domain.product import Product
-from payledger.domain.refund import Refund
-from payledger.domain.subscription import Subscription
+from payledger.bootstrap import aggregates
+from payledger.domain.envelope import ENVELOPE_FIELDS
 
-AGGREGATES: tuple[type[LedgerAggregate], ...] = (
-    Invoice, Refund, IdempotencyRecord, Coupon, Product, Affiliation, Buyer,
-    InstallmentPlan, Subscription, Balance,
-)
 LIBRARY_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
 
 def events() -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """(topic, [(field, type), ...]) of every event, without the envelope's fields."""
-    for aggregate in AGGREGATES:
+    for aggregate in aggregates():
         for value in vars(aggregate).values():
             topic = getattr(value, "TOPIC", None)
             if not isinstance(value, type) or not topic or value is aggregate:

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
@@ -39,8 +39,8 @@ from payledger.domain.errors import (
 from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.permissions import Actor
 from payledger.domain.time import Clock, SystemClock, aware
-from payledger.handlers.registry import Handler
 from payledger.settings import Settings
+from payledger.wiring import ApplicationWiring, Handler, OutcomeHook
 from payledger.work import Work, load
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -63,11 +63,14 @@ class Receipt:
 
 
 class CommandApplication(Application[UUID]):
-    """An application on `store` that runs the commands of `handlers`."""
+    """An application on `store` that runs the commands its `wiring` names
+    (`payledger.bootstrap.application_wiring`)."""
 
-    handlers: ClassVar[Mapping[type[Command], Handler]] = {}
-
-    def __init__(self, settings: Settings, store: Store, *, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, wiring: ApplicationWiring, *,
+                 clock: Clock | None = None) -> None:
+        self.wiring = wiring
+        self.handlers: Mapping[type[Command], Handler] = wiring.handlers
+        self.outcome_hooks: Mapping[str, OutcomeHook] = wiring.outcome_hooks
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         try:

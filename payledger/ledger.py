@@ -1,4 +1,4 @@
-"""The Ledger: the application every host embeds (the one composition root).
+"""The Ledger: the application every host embeds.
 
 `execute(actor, command)` authorizes the command, opens its envelope, runs its handler,
 and saves every aggregate the handler touched, with the idempotency record when the
@@ -6,19 +6,24 @@ command carries a key, in one transaction. A concurrent write to the same aggreg
 retried a bounded number of times, then raised as `Conflict`. That machinery is shared
 with the Settlement (`payledger.commanding`); balances live in the Settlement's store,
 so the Ledger refuses their commands.
+
+What it runs (handlers, time-driven steps, invoice-outcome hooks) is derived from the
+aggregates' wirings by `payledger.bootstrap` when it is built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from payledger import bootstrap
 from payledger.adapters.timer_index import TimerIndex
 from payledger.commanding import CommandApplication, Receipt
 from payledger.domain.time import Clock, TimePolicy
-from payledger.handlers import HANDLERS
 from payledger.scheduler import Scheduler, TickReport
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring
 
 __all__ = ["Ledger", "Receipt"]
 
@@ -29,7 +34,6 @@ class Ticking(Protocol):
 
 class Ledger(CommandApplication):
     name = "payledger"
-    handlers = HANDLERS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # The library would rename a subclass's tables after the subclass (PostgreSQL
@@ -37,11 +41,14 @@ class Ledger(CommandApplication):
         super().__init_subclass__(**kwargs)
         cls.name = Ledger.name
 
-    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
+                 wirings: Sequence[AggregateWiring] = bootstrap.WIRINGS) -> None:
+        """`wirings`: the aggregates whose commands it runs (tests add their own)."""
         settings = settings or Settings.from_env()
         self._scheduler: Scheduler | None = None
         self.followers: dict[str, Ticking] = {}
-        super().__init__(settings, settings.store, clock=clock)
+        super().__init__(settings, settings.store, bootstrap.application_wiring("ledger", wirings),
+                         clock=clock)
 
     # -- time ----------------------------------------------------------------------
 
@@ -49,7 +56,8 @@ class Ledger(CommandApplication):
     def scheduler(self) -> Scheduler:
         if self._scheduler is None:
             policy = TimePolicy(abandon_window=self.settings.abandon_window)
-            self._scheduler = Scheduler(self, TimerIndex(self.settings.store, self.name), policy)
+            index = TimerIndex(self.settings.store, self.name)
+            self._scheduler = Scheduler(self, index, policy, self.wiring.timed)
         return self._scheduler
 
     def tick(self, as_of: datetime) -> TickReport:

@@ -12,7 +12,7 @@ until nothing more is due by `as_of`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,45 +24,9 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.domain import commands as c
 from payledger.domain.errors import PayLedgerError
-from payledger.domain.installments import InstallmentPlan
-from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor, Permission
-from payledger.domain.subscription import Subscription
 from payledger.domain.time import TimePolicy, aware
-
-StepCommand = Callable[[UUID, datetime], c.Command]
-
-
-@dataclass(frozen=True)
-class Timed:
-    """An aggregate class with time-driven steps, and the command of each step."""
-
-    kind: type[Any]
-    steps: dict[str, StepCommand]
-
-
-TIMED: dict[str, Timed] = {}
-"""By aggregate topic; each aggregate module's wiring registers itself here."""
-
-
-def register(kind: type[Any], steps: dict[str, StepCommand]) -> None:
-    TIMED[kind.TOPIC] = Timed(kind, steps)
-
-
-register(Invoice, {
-    "abandon": lambda i, at: c.AbandonCheckout(invoice_id=i, at=at),
-    "expire": lambda i, at: c.ExpireInvoice(invoice_id=i, at=at),
-    "end_warranty": lambda i, at: c.EndWarranty(invoice_id=i, at=at),
-})
-register(Subscription, {
-    "expire": lambda i, at: c.ExpireSubscription(subscription_id=i, at=at),
-    "end_period": lambda i, at: c.RenewSubscription(subscription_id=i, at=at),
-    "retry": lambda i, at: c.RetryRenewal(subscription_id=i, at=at),
-})
-register(InstallmentPlan, {
-    "invoice_installment": lambda i, at: c.InvoiceInstallment(plan_id=i, at=at),
-    "mark_overdue": lambda i, at: c.MarkInstallmentOverdue(plan_id=i, at=at),
-})
+from payledger.wiring import StepCommand
 
 
 class App(Protocol):
@@ -88,8 +52,12 @@ class Scheduler:
     PAGE = 1000
 
     def __init__(self, app: App, index: TimerIndex, policy: TimePolicy,
+                 timed: Mapping[str, Mapping[str, StepCommand]],
                  max_rounds: int = 100_000) -> None:
+        """`timed`: aggregate topic -> step name -> its command, for the aggregates of
+        `app` that have time-driven steps (`payledger.bootstrap.timed_steps`)."""
         self.app = app
+        self.timed = timed
         self.index = index
         self.policy = policy
         self.max_rounds = max_rounds
@@ -102,7 +70,7 @@ class Scheduler:
                 start=position, limit=self.PAGE, inclusive_of_start=False):
             touched: dict[Any, list[Notification]] = {}
             for notification in page:
-                if notification.topic.split(".", 1)[0] in TIMED:
+                if notification.topic.split(".", 1)[0] in self.timed:
                     touched.setdefault(notification.originator_id, []).append(notification)
             position = page[-1].id
             self.index.record(self._timers(touched), position)
@@ -147,7 +115,7 @@ class Scheduler:
     def _run(self, due: list[Due], report: TickReport) -> None:
         refused: list[Due] = []
         for timer in due:
-            step = TIMED[timer.kind].steps[timer.action]
+            step = self.timed[timer.kind][timer.action]
             actor = Actor(id="payledger-tick", account=timer.account,
                           permissions=frozenset(Permission))
             try:

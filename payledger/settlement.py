@@ -30,10 +30,10 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.system import NotificationLogReader, ProcessApplication
 from eventsourcing.utils import get_topic
 
+from payledger import bootstrap
 from payledger.adapters.store import Store
 from payledger.adapters.timer_index import TimerIndex
 from payledger.commanding import CommandApplication
-from payledger.domain import commands as c
 from payledger.domain.balance import Balance
 from payledger.domain.envelope import Envelope, acting, current_envelope
 from payledger.domain.errors import Conflict
@@ -42,18 +42,14 @@ from payledger.domain.permissions import Actor
 from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
 from payledger.domain.splits import SplitLine
 from payledger.domain.time import Clock, TimePolicy, aware
-from payledger.handlers.balance import BALANCE_HANDLERS, reserve_interval
+from payledger.handlers.balance import reserve_interval
 from payledger.ledger import Ledger
-from payledger.scheduler import Scheduler, TickReport, register
+from payledger.scheduler import Scheduler, TickReport
 from payledger.settings import Settings
 
 LEDGER = Ledger.name
 ACTOR = "settlement"
 NAMESPACE = UUID("5d0e3a4c-8f61-4c2b-b1a7-6e9f02d4c3b8")
-register(Balance, {
-    "release": lambda i, at: c.ReleaseFunds(balance_id=i, at=at),
-    "recompute_reserve": lambda i, at: c.RecomputeReserve(balance_id=i, at=at),
-})
 FOLLOWED = (Invoice.Paid, Invoice.Refunded, Invoice.ChargedBack,
             Invoice.DisputeOpened, Invoice.DisputeWon)
 
@@ -76,7 +72,6 @@ def settlement_store(store: Store) -> Store:
 
 class Settlement(CommandApplication, ProcessApplication[UUID]):
     name = "settlement"
-    handlers = BALANCE_HANDLERS
     topics = tuple(get_topic(cls) for cls in FOLLOWED)
     pull_section_size = 500
 
@@ -89,6 +84,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         self.ledger = ledger if ledger is not None else Ledger(settings, clock=clock)
         try:
             super().__init__(settings, settlement_store(settings.store),
+                             bootstrap.application_wiring("settlement"),
                              clock=clock or self.ledger.clock)
         except BaseException:
             self._close_ledger()
@@ -132,7 +128,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
     def scheduler(self) -> Scheduler:
         if self._scheduler is None:
             index = TimerIndex(self.settings.store, self.name)
-            self._scheduler = Scheduler(self, index, TimePolicy())
+            self._scheduler = Scheduler(self, index, TimePolicy(), self.wiring.timed)
         return self._scheduler
 
     def tick(self, as_of: datetime) -> TickReport:

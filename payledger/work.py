@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, Application
 
 from payledger.domain.envelope import LedgerAggregate
 from payledger.domain.errors import NotFound
+from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
-
-if TYPE_CHECKING:
-    from payledger.commanding import CommandApplication as Ledger  # the Ledger or the Settlement
+from payledger.settings import Settings
 
 A = TypeVar("A", bound=LedgerAggregate)
+
+
+class Ledger(Protocol):
+    """What a unit of work and its handlers need of the application running the
+    command (the Ledger or the Settlement; `payledger.commanding.CommandApplication`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def outcome_hooks(self) -> Mapping[str, Callable[[Work, Invoice], None]]: ...
+
+    def load(self, kind: type[A], aggregate_id: UUID) -> A: ...
 
 
 class Work:
@@ -61,7 +74,7 @@ class Work:
         self._pending_before.setdefault(aggregate.id, len(aggregate.pending_events))
 
 
-def load(ledger: Ledger, kind: type[A], aggregate_id: UUID) -> A:
+def load(ledger: Application[UUID], kind: type[A], aggregate_id: UUID) -> A:
     try:
         found = ledger.repository.get(aggregate_id)
     except AggregateNotFoundError:

@@ -11,14 +11,14 @@ from payledger.domain.affiliation import Affiliation
 from payledger.domain.errors import NotFound, ValidationError
 from payledger.handlers.lookup import find
 from payledger.handlers.product import load_product
-from payledger.handlers.registry import handles, on_one
+from payledger.handlers.steps import of, on_one
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring, Handler
 from payledger.work import Work
 
 AffiliationStep = Callable[[Work, Affiliation, Any], None]
 
 
-@handles(c.RequestAffiliation)
 def request_affiliation(work: Work, cmd: c.RequestAffiliation, _: Settings) -> UUID:
     """A first request creates the affiliation; after a refusal or an end, it asks again."""
     product = load_product(work, cmd.product_id)
@@ -34,16 +34,10 @@ def request_affiliation(work: Work, cmd: c.RequestAffiliation, _: Settings) -> U
     return affiliation.id
 
 
-def on_affiliation(
-    kind: type[c.AffiliationCommand],
-) -> Callable[[AffiliationStep], AffiliationStep]:
-    """Register a step on the affiliation the command names."""
-
-    def register(step: AffiliationStep) -> AffiliationStep:
-        on_one(kind, load_affiliation)(lambda work, found, cmd, _: step(work, found, cmd))
-        return step
-
-    return register
+def on_affiliation(step: AffiliationStep) -> Handler:
+    """A handler running `step` on the affiliation the command names."""
+    return of(step)(on_one(load_affiliation)(
+        lambda work, found, cmd, _: step(work, found, cmd)))
 
 
 def load_affiliation(work: Work, cmd: c.AffiliationCommand) -> Affiliation:
@@ -54,17 +48,29 @@ def load_affiliation(work: Work, cmd: c.AffiliationCommand) -> Affiliation:
     return affiliation
 
 
-@on_affiliation(c.ApproveAffiliation)
+@on_affiliation
 def _approve(work: Work, affiliation: Affiliation, cmd: c.ApproveAffiliation) -> None:
     product = load_product(work, cmd.product_id)
     affiliation.approve(product.affiliate_commission_bps)
 
 
-@on_affiliation(c.RefuseAffiliation)
+@on_affiliation
 def _refuse(_work: Work, affiliation: Affiliation, cmd: c.RefuseAffiliation) -> None:
     affiliation.reject(cmd.reason)
 
 
-@on_affiliation(c.EndAffiliation)
+@on_affiliation
 def _end(_work: Work, affiliation: Affiliation, cmd: c.EndAffiliation) -> None:
     affiliation.end(cmd.reason)
+
+
+AFFILIATIONS = AggregateWiring(
+    kind=Affiliation,
+    app="ledger",
+    handlers={
+        c.RequestAffiliation: request_affiliation,
+        c.ApproveAffiliation: _approve,
+        c.RefuseAffiliation: _refuse,
+        c.EndAffiliation: _end,
+    },
+)

@@ -1,7 +1,8 @@
 """Handlers of the balance commands, run by the Settlement (whose store holds balances).
 
-They register in `BALANCE_HANDLERS`, not in the Ledger's `HANDLERS`: a balance is
-changed by the settlement policy and by these commands only, never beside an invoice.
+Their wiring names the Settlement (`app="settlement"`), so the Ledger refuses them: a
+balance is changed by the settlement policy and by these commands only, never beside an
+invoice.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from uuid import UUID, uuid4
 from payledger.domain import commands as c
 from payledger.domain.balance import Balance
 from payledger.domain.errors import NotFound
-from payledger.handlers.registry import Handler, on_one
+from payledger.handlers.steps import of, on_one
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring, Handler
 from payledger.work import Work
 
-BALANCE_HANDLERS: dict[type[c.Command], Handler] = {}
 BalanceStep = Callable[[Balance, Any, Settings], None]
 
 
@@ -44,48 +45,58 @@ def request_withdrawal(work: Work, cmd: c.RequestWithdrawal, _: Settings) -> UUI
     return balance.id
 
 
-BALANCE_HANDLERS[c.ChangeBankAccount] = change_bank_account
-BALANCE_HANDLERS[c.RequestWithdrawal] = request_withdrawal
+def on_balance(step: BalanceStep) -> Handler:
+    """A handler running `step` on the command's balance (a command of the settlement)."""
+    return of(step)(on_one(lambda work, cmd: work.get(Balance, cmd.balance_id))(
+        lambda _, balance, cmd, settings: step(balance, cmd, settings)))
 
 
-def on_balance(kind: type[c.BalanceCommand]) -> Callable[[BalanceStep], BalanceStep]:
-    """Register a step on the command's balance (a command of the settlement)."""
-
-    def register(step: BalanceStep) -> BalanceStep:
-        on_one(kind, lambda work, cmd: work.get(Balance, cmd.balance_id),
-               registry=BALANCE_HANDLERS)(lambda _, balance, cmd, settings:
-                                          step(balance, cmd, settings))
-        return step
-
-    return register
-
-
-@on_balance(c.PayWithdrawal)
+@on_balance
 def _paid(balance: Balance, cmd: c.PayWithdrawal, _: Settings) -> None:
     balance.pay_withdrawal(cmd.withdrawal_id, cmd.reference)
 
 
-@on_balance(c.FailWithdrawal)
+@on_balance
 def _failed(balance: Balance, cmd: c.FailWithdrawal, _: Settings) -> None:
     balance.fail_withdrawal(cmd.withdrawal_id, cmd.reason)
 
 
-@on_balance(c.CancelWithdrawal)
+@on_balance
 def _canceled(balance: Balance, cmd: c.CancelWithdrawal, _: Settings) -> None:
     balance.cancel_withdrawal(cmd.withdrawal_id, cmd.reason)
 
 
-@on_balance(c.AdjustBalance)
+@on_balance
 def _adjust(balance: Balance, cmd: c.AdjustBalance, _: Settings) -> None:
     balance.adjust(cmd.amount, cmd.reason)
 
 
-@on_balance(c.ReleaseFunds)
+@on_balance
 def _release(balance: Balance, _cmd: c.ReleaseFunds, _: Settings) -> None:
     balance.release(balance.now)
 
 
-@on_balance(c.RecomputeReserve)
+@on_balance
 def _reserve(balance: Balance, _cmd: c.RecomputeReserve, settings: Settings) -> None:
     balance.recompute_reserve(balance.now, settings.reserve_bps, settings.reserve_window_days,
                               reserve_interval(settings), settings.timezone)
+
+
+BALANCES = AggregateWiring(
+    kind=Balance,
+    app="settlement",
+    handlers={
+        c.ChangeBankAccount: change_bank_account,
+        c.RequestWithdrawal: request_withdrawal,
+        c.PayWithdrawal: _paid,
+        c.FailWithdrawal: _failed,
+        c.CancelWithdrawal: _canceled,
+        c.AdjustBalance: _adjust,
+        c.ReleaseFunds: _release,
+        c.RecomputeReserve: _reserve,
+    },
+    timed_steps={
+        "release": lambda i, at: c.ReleaseFunds(balance_id=i, at=at),
+        "recompute_reserve": lambda i, at: c.RecomputeReserve(balance_id=i, at=at),
+    },
+)

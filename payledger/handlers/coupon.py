@@ -10,12 +10,11 @@ from payledger.domain.envelope import current_envelope
 from payledger.domain.errors import NotFound, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.handlers.lookup import find
-from payledger.handlers.registry import handles
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring
 from payledger.work import Work
 
 
-@handles(c.CreateCoupon)
 def create_coupon(work: Work, cmd: c.CreateCoupon, _: Settings) -> UUID:
     account = work.actor.account
     if find(work, Coupon, Coupon.create_id(account, cmd.code)) is not None:
@@ -28,7 +27,6 @@ def create_coupon(work: Work, cmd: c.CreateCoupon, _: Settings) -> UUID:
     return work.add(coupon).id
 
 
-@handles(c.DisableCoupon)
 def disable_coupon(work: Work, cmd: c.DisableCoupon, _: Settings) -> UUID:
     coupon = load_coupon(work, cmd.code, "code")
     coupon.disable(cmd.reason)
@@ -49,3 +47,10 @@ def redeem_coupon(work: Work, invoice: Invoice, code: str) -> None:
     products = [item["product_id"] for item in invoice.items]
     amount = coupon.redeem(invoice.id, products, invoice.subtotal, invoice.currency)
     invoice.apply_discount(amount, coupon.code)
+
+
+COUPONS = AggregateWiring(
+    kind=Coupon,
+    app="ledger",
+    handlers={c.CreateCoupon: create_coupon, c.DisableCoupon: disable_coupon},
+)

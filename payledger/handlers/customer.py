@@ -19,8 +19,8 @@ from payledger.domain.buyer import Buyer
 from payledger.domain.envelope import LedgerAggregate
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.handlers.lookup import find
-from payledger.handlers.registry import handles
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring
 from payledger.work import Work
 
 
@@ -42,7 +42,6 @@ def link_customer(work: Work, customer: dict[str, Any], kind: str, aggregate_id:
     buyer.link(kind, aggregate_id)
 
 
-@handles(c.ChangeBuyerEmail)
 def change_buyer_email(work: Work, cmd: c.ChangeBuyerEmail, _: Settings) -> UUID:
     buyer = find(work, Buyer, Buyer.create_id(work.actor.account, cmd.document))
     if buyer is None:
@@ -58,3 +57,10 @@ def change_buyer_email(work: Work, cmd: c.ChangeBuyerEmail, _: Settings) -> UUID
         except InvalidTransition:  # closed in its own terms: it keeps the old email
             continue
     return buyer.id
+
+
+BUYERS = AggregateWiring(
+    kind=Buyer,
+    app="ledger",
+    handlers={c.ChangeBuyerEmail: change_buyer_email},
+)

@@ -2,7 +2,7 @@
 
 Every installment's Invoice is created, charged, voided or refunded in the same
 transaction as the plan event that asks for it; the plan hears of payments and
-refunds through `INVOICE_OUTCOME_HOOKS["installment"]`.
+refunds through its outcome hook (`INSTALLMENT_PLANS.outcome_hooks["installment"]`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from payledger.domain.invoice import Invoice
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
 from payledger.handlers.refund import request_refund
-from payledger.handlers.registry import INVOICE_OUTCOME_HOOKS, handles
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring
 from payledger.work import Work
 
 
-@handles(c.CreateInstallmentPlan)
 def create_plan(work: Work, cmd: c.CreateInstallmentPlan, settings: Settings) -> UUID:
     plan = work.add(InstallmentPlan.sell(
         id=cmd.plan_id or uuid4(),
@@ -66,7 +65,6 @@ def invoice_installment(work: Work, plan: InstallmentPlan, number: int, reason: 
     return invoice
 
 
-@handles(c.InvoiceInstallment)
 def _invoice(work: Work, cmd: c.InvoiceInstallment, _: Settings) -> UUID:
     plan = work.get(InstallmentPlan, cmd.plan_id)
     number = cmd.number or plan.next_to_invoice()
@@ -76,7 +74,6 @@ def _invoice(work: Work, cmd: c.InvoiceInstallment, _: Settings) -> UUID:
     return plan.id
 
 
-@handles(c.MarkInstallmentOverdue)
 def _overdue(work: Work, cmd: c.MarkInstallmentOverdue, _: Settings) -> UUID:
     plan = work.get(InstallmentPlan, cmd.plan_id)
     number = cmd.number or plan.next_overdue(plan.now)
@@ -86,7 +83,6 @@ def _overdue(work: Work, cmd: c.MarkInstallmentOverdue, _: Settings) -> UUID:
     return plan.id
 
 
-@handles(c.ReprocessInstallment)
 def _reprocess(work: Work, cmd: c.ReprocessInstallment, _: Settings) -> UUID:
     plan = work.get(InstallmentPlan, cmd.plan_id)
     invoice = work.get(Invoice, plan.reprocessable(cmd.number))
@@ -105,14 +101,12 @@ def cancel_plan(work: Work, plan: InstallmentPlan, reason: str) -> None:
     plan.cancel(reason)
 
 
-@handles(c.CancelPlan)
 def _cancel(work: Work, cmd: c.CancelPlan, _: Settings) -> UUID:
     plan = work.get(InstallmentPlan, cmd.plan_id)
     cancel_plan(work, plan, cmd.reason)
     return plan.id
 
 
-@handles(c.RefundPlan)
 def _refund(work: Work, cmd: c.RefundPlan, settings: Settings) -> UUID:
     plan = work.get(InstallmentPlan, cmd.plan_id)
     refunds: list[PlanRefund] = []
@@ -132,10 +126,27 @@ def _refund(work: Work, cmd: c.RefundPlan, settings: Settings) -> UUID:
 
 
 def follow_invoice(work: Work, invoice: Invoice) -> None:
-    """INVOICE_OUTCOME_HOOKS["installment"]: the plan follows its installment's invoice."""
+    """The outcome hook of installment invoices: the plan follows its installment's
+    invoice."""
     if invoice.origin_id is None:
         return
     work.get(InstallmentPlan, invoice.origin_id).follow_invoice(invoice)
 
 
-INVOICE_OUTCOME_HOOKS["installment"] = follow_invoice
+INSTALLMENT_PLANS = AggregateWiring(
+    kind=InstallmentPlan,
+    app="ledger",
+    handlers={
+        c.CreateInstallmentPlan: create_plan,
+        c.InvoiceInstallment: _invoice,
+        c.MarkInstallmentOverdue: _overdue,
+        c.ReprocessInstallment: _reprocess,
+        c.CancelPlan: _cancel,
+        c.RefundPlan: _refund,
+    },
+    timed_steps={
+        "invoice_installment": lambda i, at: c.InvoiceInstallment(plan_id=i, at=at),
+        "mark_overdue": lambda i, at: c.MarkInstallmentOverdue(plan_id=i, at=at),
+    },
+    outcome_hooks={"installment": follow_invoice},
+)

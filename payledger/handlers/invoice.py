@@ -11,14 +11,14 @@ from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice, InvoiceItem
 from payledger.handlers.coupon import redeem_coupon
 from payledger.handlers.product import sale_rules
-from payledger.handlers.registry import handles, invoice_changed, on_one
+from payledger.handlers.steps import invoice_changed, of, on_one
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring, Handler
 from payledger.work import Work
 
 InvoiceStep = Callable[[Invoice, Any, Settings], None]
 
 
-@handles(c.CreateInvoice)
 def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID:
     """A draft invoice; its split rules are the command's, or those in force now.
 
@@ -44,94 +44,119 @@ def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID
     return invoice.id
 
 
-def on_invoice(kind: type[c.InvoiceCommand]) -> Callable[[InvoiceStep], InvoiceStep]:
-    """Register a step on the command's invoice; the plan or subscription follows it."""
+def on_invoice(step: InvoiceStep) -> Handler:
+    """A handler running `step` on the command's invoice; the plan or subscription
+    that issued the invoice follows it."""
 
-    def register(step: InvoiceStep) -> InvoiceStep:
-        def run(work: Work, invoice: Invoice, cmd: Any, settings: Settings) -> None:
-            step(invoice, cmd, settings)
-            invoice_changed(work, invoice)
+    def run(work: Work, invoice: Invoice, cmd: Any, settings: Settings) -> None:
+        step(invoice, cmd, settings)
+        invoice_changed(work, invoice)
 
-        on_one(kind, lambda work, cmd: work.get(Invoice, cmd.invoice_id))(run)
-        return step
-
-    return register
+    return of(step)(on_one(lambda work, cmd: work.get(Invoice, cmd.invoice_id))(run))
 
 
-@on_invoice(c.ApplyDiscount)
+@on_invoice
 def _discount(invoice: Invoice, cmd: c.ApplyDiscount, _: Settings) -> None:
     invoice.apply_discount(cmd.amount, cmd.coupon)
 
 
-@on_invoice(c.RequestCharge)
+@on_invoice
 def _charge(invoice: Invoice, cmd: c.RequestCharge, _: Settings) -> None:
     invoice.request_charge(cmd.reason)
 
 
-@on_invoice(c.DeclineCard)
+@on_invoice
 def _decline(invoice: Invoice, cmd: c.DeclineCard, _: Settings) -> None:
     invoice.decline_card(cmd.reason)
 
 
-@on_invoice(c.ApproveCard)
+@on_invoice
 def _approve(invoice: Invoice, cmd: c.ApproveCard, _: Settings) -> None:
     invoice.approve_card(cmd.authorization_code)
 
 
-@on_invoice(c.IssuePix)
+@on_invoice
 def _pix(invoice: Invoice, cmd: c.IssuePix, settings: Settings) -> None:
     seconds = cmd.expires_in_seconds or settings.pix_expiry_seconds
     invoice.issue_pix(cmd.txid, timedelta(seconds=seconds))
 
 
-@on_invoice(c.IssueBoleto)
+@on_invoice
 def _boleto(invoice: Invoice, cmd: c.IssueBoleto, _: Settings) -> None:
     invoice.issue_boleto(cmd.digitable_line, cmd.due_at)
 
 
-@on_invoice(c.RecordPayment)
+@on_invoice
 def _payment(invoice: Invoice, cmd: c.RecordPayment, _: Settings) -> None:
     invoice.record_payment(cmd.reference, cmd.paid_at or invoice.now)
 
 
-@on_invoice(c.ExpireInvoice)
+@on_invoice
 def _expire(invoice: Invoice, _cmd: c.ExpireInvoice, _: Settings) -> None:
     invoice.expire(invoice.now)
 
 
-@on_invoice(c.AbandonCheckout)
+@on_invoice
 def _abandon(invoice: Invoice, cmd: c.AbandonCheckout, settings: Settings) -> None:
     seconds = cmd.window_seconds or settings.abandon_window_seconds
     invoice.abandon(invoice.now, timedelta(seconds=seconds))
 
 
-@on_invoice(c.VoidInvoice)
+@on_invoice
 def _void(invoice: Invoice, cmd: c.VoidInvoice, _: Settings) -> None:
     invoice.void(cmd.reason)
 
 
-@on_invoice(c.MarkUncollectible)
+@on_invoice
 def _uncollectible(invoice: Invoice, cmd: c.MarkUncollectible, _: Settings) -> None:
     invoice.mark_uncollectible(cmd.reason)
 
 
-@on_invoice(c.OpenDispute)
+@on_invoice
 def _dispute(invoice: Invoice, cmd: c.OpenDispute, _: Settings) -> None:
     invoice.open_dispute(cmd.reason, cmd.respond_by)
 
 
-@on_invoice(c.WinDispute)
+@on_invoice
 def _won(invoice: Invoice, _cmd: c.WinDispute, _: Settings) -> None:
     invoice.win_dispute()
 
 
-@on_invoice(c.LoseDispute)
+@on_invoice
 def _lost(invoice: Invoice, _cmd: c.LoseDispute, _: Settings) -> None:
     invoice.lose_dispute()
 
 
-@on_invoice(c.EndWarranty)
+@on_invoice
 def _warranty(invoice: Invoice, _cmd: c.EndWarranty, _: Settings) -> None:
     invoice.end_warranty(invoice.now)
 
 
+
+INVOICES = AggregateWiring(
+    kind=Invoice,
+    app="ledger",
+    handlers={
+        c.CreateInvoice: create_invoice,
+        c.ApplyDiscount: _discount,
+        c.RequestCharge: _charge,
+        c.DeclineCard: _decline,
+        c.ApproveCard: _approve,
+        c.IssuePix: _pix,
+        c.IssueBoleto: _boleto,
+        c.RecordPayment: _payment,
+        c.ExpireInvoice: _expire,
+        c.AbandonCheckout: _abandon,
+        c.VoidInvoice: _void,
+        c.MarkUncollectible: _uncollectible,
+        c.OpenDispute: _dispute,
+        c.WinDispute: _won,
+        c.LoseDispute: _lost,
+        c.EndWarranty: _warranty,
+    },
+    timed_steps={
+        "abandon": lambda i, at: c.AbandonCheckout(invoice_id=i, at=at),
+        "expire": lambda i, at: c.ExpireInvoice(invoice_id=i, at=at),
+        "end_warranty": lambda i, at: c.EndWarranty(invoice_id=i, at=at),
+    },
+)

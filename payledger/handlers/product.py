@@ -13,14 +13,14 @@ from payledger.domain.errors import NotFound, ValidationError
 from payledger.domain.product import Product, split_rules
 from payledger.domain.splits import SplitRules
 from payledger.handlers.lookup import find
-from payledger.handlers.registry import handles, on_one
+from payledger.handlers.steps import of, on_one
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring, Handler
 from payledger.work import Work
 
 ProductStep = Callable[[Product, Any], None]
 
 
-@handles(c.RegisterProduct)
 def register_product(work: Work, cmd: c.RegisterProduct, _: Settings) -> UUID:
     account = work.actor.account
     if find(work, Product, Product.create_id(account, cmd.product_id)) is not None:
@@ -37,38 +37,33 @@ def load_product(work: Work, product_id: str) -> Product:
     return found
 
 
-def on_product(kind: type[c.ProductCommand]) -> Callable[[ProductStep], ProductStep]:
-    """Register a step on the command's product."""
-
-    def register(step: ProductStep) -> ProductStep:
-        on_one(kind, lambda work, cmd: load_product(work, cmd.product_id))(
-            lambda _, product, cmd, __: step(product, cmd))
-        return step
-
-    return register
+def on_product(step: ProductStep) -> Handler:
+    """A handler running `step` on the command's product."""
+    return of(step)(on_one(lambda work, cmd: load_product(work, cmd.product_id))(
+        lambda _, product, cmd, __: step(product, cmd)))
 
 
-@on_product(c.SetAffiliateCommission)
+@on_product
 def _commission(product: Product, cmd: c.SetAffiliateCommission) -> None:
     product.set_affiliate_commission(cmd.bps)
 
 
-@on_product(c.InviteCoproducer)
+@on_product
 def _invite(product: Product, cmd: c.InviteCoproducer) -> None:
     product.invite_coproducer(cmd.coproducer, cmd.bps, cmd.starts_at or product.now)
 
 
-@on_product(c.AcceptCoproduction)
+@on_product
 def _accept(product: Product, cmd: c.AcceptCoproduction) -> None:
     product.accept_coproduction(cmd.coproducer)
 
 
-@on_product(c.DeclineCoproduction)
+@on_product
 def _decline(product: Product, cmd: c.DeclineCoproduction) -> None:
     product.decline_coproduction(cmd.coproducer, cmd.reason)
 
 
-@on_product(c.EndCoproduction)
+@on_product
 def _end(product: Product, cmd: c.EndCoproduction) -> None:
     product.end_coproduction(cmd.coproducer, cmd.reason)
 
@@ -110,3 +105,17 @@ def rules_in_force(
         affiliate=affiliate, platform_fee_bps=settings.platform_fee_bps,
         platform_fee_fixed=settings.platform_fee_fixed,
     )
+
+
+PRODUCTS = AggregateWiring(
+    kind=Product,
+    app="ledger",
+    handlers={
+        c.RegisterProduct: register_product,
+        c.SetAffiliateCommission: _commission,
+        c.InviteCoproducer: _invite,
+        c.AcceptCoproduction: _accept,
+        c.DeclineCoproduction: _decline,
+        c.EndCoproduction: _end,
+    },
+)

@@ -9,14 +9,14 @@ from uuid import UUID, uuid4
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
 from payledger.domain.refund import Refund
-from payledger.handlers.registry import handles, invoice_changed, on_one
+from payledger.handlers.steps import invoice_changed, of, on_one
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring, Handler
 from payledger.work import Work
 
 RefundStep = Callable[[Refund, Invoice, Any], None]
 
 
-@handles(c.RequestRefund)
 def request_refund(work: Work, cmd: c.RequestRefund, _: Settings) -> UUID:
     invoice = work.get(Invoice, cmd.invoice_id)
     amount = cmd.amount if cmd.amount is not None else invoice.refundable
@@ -30,52 +30,63 @@ def request_refund(work: Work, cmd: c.RequestRefund, _: Settings) -> UUID:
     return work.add(refund).id
 
 
-def on_refund(kind: type[c.RefundCommand]) -> Callable[[RefundStep], RefundStep]:
-    """Register a step that moves a refund and its invoice together."""
+def on_refund(step: RefundStep) -> Handler:
+    """A handler running `step`, which moves a refund and its invoice together."""
 
-    def register(step: RefundStep) -> RefundStep:
-        def run(work: Work, refund: Refund, cmd: Any, _: Settings) -> None:
-            invoice = work.get(Invoice, refund.invoice_id)
-            step(refund, invoice, cmd)
-            invoice_changed(work, invoice)
+    def run(work: Work, refund: Refund, cmd: Any, _: Settings) -> None:
+        invoice = work.get(Invoice, refund.invoice_id)
+        step(refund, invoice, cmd)
+        invoice_changed(work, invoice)
 
-        on_one(kind, lambda work, cmd: work.get(Refund, cmd.refund_id))(run)
-        return step
-
-    return register
+    return of(step)(on_one(lambda work, cmd: work.get(Refund, cmd.refund_id))(run))
 
 
-@on_refund(c.ApproveRefund)
+@on_refund
 def _approve_refund(refund: Refund, invoice: Invoice, _cmd: c.ApproveRefund) -> None:
     invoice.check_pix_refund_window("approve a refund")
     refund.approve()
 
 
-@on_refund(c.RejectRefund)
+@on_refund
 def _reject_refund(refund: Refund, invoice: Invoice, cmd: c.RejectRefund) -> None:
     refund.reject(cmd.reason)
     invoice.release_refund(refund.id)
 
 
-@on_refund(c.WithdrawRefund)
+@on_refund
 def _withdraw_refund(refund: Refund, invoice: Invoice, cmd: c.WithdrawRefund) -> None:
     refund.withdraw(cmd.reason)
     invoice.release_refund(refund.id)
 
 
-@on_refund(c.SendRefund)
+@on_refund
 def _send_refund(refund: Refund, invoice: Invoice, cmd: c.SendRefund) -> None:
     invoice.check_pix_refund_window("send a refund")
     refund.send(cmd.gateway_reference)
 
 
-@on_refund(c.SucceedRefund)
+@on_refund
 def _refund_succeeded(refund: Refund, invoice: Invoice, _cmd: c.SucceedRefund) -> None:
     refund.succeed()
     invoice.complete_refund(refund.id)
 
 
-@on_refund(c.FailRefund)
+@on_refund
 def _refund_failed(refund: Refund, invoice: Invoice, cmd: c.FailRefund) -> None:
     refund.fail(cmd.reason)
     invoice.release_refund(refund.id)
+
+
+REFUNDS = AggregateWiring(
+    kind=Refund,
+    app="ledger",
+    handlers={
+        c.RequestRefund: request_refund,
+        c.ApproveRefund: _approve_refund,
+        c.RejectRefund: _reject_refund,
+        c.WithdrawRefund: _withdraw_refund,
+        c.SendRefund: _send_refund,
+        c.SucceedRefund: _refund_succeeded,
+        c.FailRefund: _refund_failed,
+    },
+)

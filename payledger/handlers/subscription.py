@@ -21,8 +21,9 @@ from payledger.domain.invoice import Invoice
 from payledger.domain.subscription import PeriodEnd, Subscription
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
-from payledger.handlers.registry import INVOICE_OUTCOME_HOOKS, Handler, handles, on_one
+from payledger.handlers.steps import on_one
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring, Handler
 from payledger.work import Work
 
 SubscriptionStep = Callable[[Work, Subscription, Any, Settings], None]
@@ -50,7 +51,6 @@ def charge(work: Work, sub: Subscription, invoice_id: UUID, reason: str,
     invoice.request_charge(reason)
 
 
-@handles(c.CreateSubscription)
 def create_subscription(work: Work, cmd: c.CreateSubscription, settings: Settings) -> UUID:
     plan = cmd.plan.model_dump(mode="json")
     first_invoice_id = None if cmd.plan.trial_days else uuid4()
@@ -67,9 +67,9 @@ def create_subscription(work: Work, cmd: c.CreateSubscription, settings: Setting
     return sub.id
 
 
-def on_subscription(kind: type[c.SubscriptionCommand]) -> Callable[[SubscriptionStep], Handler]:
-    """Register a step on the command's subscription (and its invoices)."""
-    return on_one(kind, lambda work, cmd: work.get(Subscription, cmd.subscription_id))
+def on_subscription(step: SubscriptionStep) -> Handler:
+    """A handler running `step` on the command's subscription (and its invoices)."""
+    return on_one(lambda work, cmd: work.get(Subscription, cmd.subscription_id))(step)
 
 
 def settle(work: Work, sub: Subscription, outcome: PeriodEnd, reason: str) -> None:
@@ -81,23 +81,23 @@ def settle(work: Work, sub: Subscription, outcome: PeriodEnd, reason: str) -> No
         charge(work, sub, outcome.charge, "renewal")
 
 
-@on_subscription(c.RenewSubscription)
+@on_subscription
 def _renew(work: Work, sub: Subscription, _cmd: c.RenewSubscription, settings: Settings) -> None:
     outcome = sub.end_period(sub.now, uuid4(), settings.dunning_failed_cycles)
     settle(work, sub, outcome, "subscription canceled")
 
 
-@on_subscription(c.RetryRenewal)
+@on_subscription
 def _retry(work: Work, sub: Subscription, _cmd: c.RetryRenewal, _: Settings) -> None:
     work.get(Invoice, sub.retry(sub.now)).request_charge("retry")
 
 
-@on_subscription(c.ExpireSubscription)
+@on_subscription
 def _expire(work: Work, sub: Subscription, _cmd: c.ExpireSubscription, _: Settings) -> None:
     work.get(Invoice, sub.expire(sub.now)).void("subscription expired unpaid")
 
 
-@on_subscription(c.CancelSubscription)
+@on_subscription
 def _cancel(work: Work, sub: Subscription, cmd: c.CancelSubscription, _: Settings) -> None:
     if cmd.at_period_end:
         sub.schedule_cancel(work.actor.id, cmd.reason)
@@ -106,17 +106,17 @@ def _cancel(work: Work, sub: Subscription, cmd: c.CancelSubscription, _: Setting
                "subscription canceled")
 
 
-@on_subscription(c.PauseSubscription)
+@on_subscription
 def _pause(_work: Work, sub: Subscription, _cmd: c.PauseSubscription, _: Settings) -> None:
     sub.pause()
 
 
-@on_subscription(c.ResumeSubscription)
+@on_subscription
 def _resume(_work: Work, sub: Subscription, _cmd: c.ResumeSubscription, _: Settings) -> None:
     sub.resume()
 
 
-@on_subscription(c.ReactivateSubscription)
+@on_subscription
 def _reactivate(work: Work, sub: Subscription, cmd: c.ReactivateSubscription,
                 _: Settings) -> None:
     invoice_id = uuid4() if cmd.charge else None
@@ -125,23 +125,24 @@ def _reactivate(work: Work, sub: Subscription, cmd: c.ReactivateSubscription,
         charge(work, sub, invoice_id, "reactivation")
 
 
-@on_subscription(c.SetAutoRenew)
+@on_subscription
 def _auto_renew(work: Work, sub: Subscription, cmd: c.SetAutoRenew, _: Settings) -> None:
     sub.set_auto_renew(cmd.enabled, work.actor.id)
 
 
-@on_subscription(c.SwitchPlan)
+@on_subscription
 def _switch(_work: Work, sub: Subscription, cmd: c.SwitchPlan, _: Settings) -> None:
     sub.switch_plan(cmd.plan.model_dump(mode="json"))
 
 
-@on_subscription(c.ChangeChargeDate)
+@on_subscription
 def _charge_date(_work: Work, sub: Subscription, cmd: c.ChangeChargeDate, _: Settings) -> None:
     sub.change_charge_day(cmd.charge_day)
 
 
 def follow_invoice(work: Work, invoice: Invoice) -> None:
-    """The subscription's side of an invoice command on one of its cycles' invoices."""
+    """The outcome hook of subscription invoices: the subscription's side of an invoice
+    command on one of its cycles' invoices."""
     if invoice.origin_id is None:
         return
     sub = work.get(Subscription, invoice.origin_id)
@@ -162,4 +163,26 @@ def follow_invoice(work: Work, invoice: Invoice) -> None:
         invoice.mark_uncollectible("renewal retries exhausted")
 
 
-INVOICE_OUTCOME_HOOKS["subscription"] = follow_invoice
+SUBSCRIPTIONS = AggregateWiring(
+    kind=Subscription,
+    app="ledger",
+    handlers={
+        c.CreateSubscription: create_subscription,
+        c.RenewSubscription: _renew,
+        c.RetryRenewal: _retry,
+        c.ExpireSubscription: _expire,
+        c.CancelSubscription: _cancel,
+        c.PauseSubscription: _pause,
+        c.ResumeSubscription: _resume,
+        c.ReactivateSubscription: _reactivate,
+        c.SetAutoRenew: _auto_renew,
+        c.SwitchPlan: _switch,
+        c.ChangeChargeDate: _charge_date,
+    },
+    timed_steps={
+        "expire": lambda i, at: c.ExpireSubscription(subscription_id=i, at=at),
+        "end_period": lambda i, at: c.RenewSubscription(subscription_id=i, at=at),
+        "retry": lambda i, at: c.RetryRenewal(subscription_id=i, at=at),
+    },
+    outcome_hooks={"subscription": follow_invoice},
+)

@@ -8,12 +8,14 @@ method and an `open` flag.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.domain import event
 
+from payledger.bootstrap import WIRINGS
 from payledger.domain import commands as c
 from payledger.domain.buyer import Buyer
 from payledger.domain.commands.base import Command
@@ -21,10 +23,11 @@ from payledger.domain.customer import Customer
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
 from payledger.domain.permissions import Actor, Permission
-from payledger.handlers import HANDLERS
+from payledger.domain.time import SimulatedClock
 from payledger.handlers.customer import link_customer
 from payledger.ledger import Ledger
 from payledger.settings import Settings
+from payledger.wiring import AggregateWiring
 from payledger.work import Work
 from tests import factories as f
 from tests.integration.test_commands import refused_without_writing, written
@@ -93,12 +96,20 @@ def _close(work: Work, cmd: CloseKeepsake, _: Settings) -> UUID:
     return keepsake.id
 
 
-@pytest.fixture(autouse=True)
-def keepsake_commands() -> Any:
-    HANDLERS[OpenKeepsake] = _open
-    HANDLERS[CloseKeepsake] = _close
-    yield
-    del HANDLERS[OpenKeepsake], HANDLERS[CloseKeepsake]
+KEEPSAKES = AggregateWiring(kind=Keepsake, app="ledger",
+                            handlers={OpenKeepsake: _open, CloseKeepsake: _close})
+
+
+def keepsake_ledger(sqlite_url: str, clock: SimulatedClock) -> Ledger:
+    """A Ledger built, as a host would build its own, with one more aggregate wired."""
+    return Ledger(Settings(store_url=sqlite_url), clock=clock, wirings=(*WIRINGS, KEEPSAKES))
+
+
+@pytest.fixture
+def sqlite_ledger(sqlite_url: str, clock: SimulatedClock) -> Iterator[Ledger]:
+    app = keepsake_ledger(sqlite_url, clock)
+    yield app
+    app.close()
 
 
 @pytest.fixture
@@ -152,8 +163,8 @@ def test_buyers_belong_to_their_account(sqlite_ledger, checkout):
 
 def test_two_first_purchases_racing_both_link(sqlite_url, clock, checkout, monkeypatch):
     """The loser of the race to register the buyer retries and links to the winner's."""
-    loser = Ledger(Settings(store_url=sqlite_url), clock=clock)
-    rival = Ledger(Settings(store_url=sqlite_url), clock=clock)
+    loser = keepsake_ledger(sqlite_url, clock)
+    rival = keepsake_ledger(sqlite_url, clock)
     try:
         theirs, ours = uuid4(), uuid4()
         saves: list[int] = []

@@ -15,12 +15,12 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from payledger.bootstrap import application_wiring
 from payledger.domain import commands as c
 from payledger.domain.envelope import LedgerAggregate, acting
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.refund import Refund
-from payledger.handlers import HANDLERS
 from payledger.settings import Settings
 from tests.factories import request_refund
 from tests.unit.test_invoice import DAY, MINUTE, SECOND, T0, Story, envelope, frozen
@@ -129,8 +129,17 @@ def test_a_refund_records_who_decided_and_what_the_gateway_did():
 # -- with the invoice, through the handlers --------------------------------------------
 
 
+class FakeLedger:
+    """What the handlers read of the application: its outcome hooks."""
+
+    wiring = application_wiring("ledger")
+    outcome_hooks = wiring.outcome_hooks
+
+
 class FakeWork:
     """The handlers' unit of work, over aggregates held in memory."""
+
+    ledger = FakeLedger()
 
     def __init__(self, *aggregates: LedgerAggregate) -> None:
         self.touched: dict[UUID, LedgerAggregate] = {a.id: a for a in aggregates}
@@ -158,7 +167,7 @@ class Sale:
 
     def run(self, command: c.Command, after: timedelta = MINUTE,
             at: datetime | None = None) -> UUID:
-        handler = HANDLERS[type(command)]
+        handler = FakeLedger.wiring.handlers[type(command)]
         result = self.story.do(handler, self.work, command, Settings(), after=after, at=at)
         assert isinstance(result, UUID)
         return result
