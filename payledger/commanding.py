@@ -11,6 +11,7 @@ chain as the mapper encodes them (`adapters/chain.py`).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -152,6 +153,7 @@ class CommandApplication(Application[UUID]):
         if lost:
             self._refuse_taken_ids(created)
         self.save(*touched.values(), *records)
+        self._keep(touched.values())
         return [r if isinstance(r, Receipt) else
                 Receipt(r[0], r[1].envelope.command_id, r[2], repeated=False) for r in results]
 
@@ -223,6 +225,15 @@ class CommandApplication(Application[UUID]):
                        first["events"], repeated=True)
 
     # -- storage -------------------------------------------------------------------
+
+    def _keep(self, saved: Iterable[LedgerAggregate]) -> None:
+        """Put a copy of each saved aggregate in the library's cache, as it does itself
+        without fast-forward: the next command on it (a sale's charge, then its
+        approval) then reads only what was stored since, usually nothing."""
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate in saved:
+                cache.put(aggregate.id, copy.deepcopy(aggregate))
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """The library's save, sealing the events' hash chain as they are encoded
