@@ -106,7 +106,8 @@ def stored_state(domain_event: DomainEventProtocol[UUID]) -> dict[str, Any]:
 
 
 def _head(topic: str, originator_id: UUID | str, version: int) -> bytes:
-    return f"{topic}\n{UUID(str(originator_id)).hex}\n{version}\n".encode()
+    key = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+    return f"{topic}\n{key.hex}\n{version}\n".encode()
 
 
 def _with_hash(body: bytes, value: str) -> bytes:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, Recording
 from eventsourcing.utils import get_topic
@@ -217,7 +218,7 @@ class CommandApplication(Application[UUID]):
             record = load(self, IdempotencyRecord, key_id)
         except NotFound:
             return None
-        if record.command != type(command).__name__ or record.digest != _digest(command):
+        if record.command != type(command).__name__ or record.digest not in _digests(command):
             raise Conflict(f"idempotency_key {command.idempotency_key!r} was used for "
                            f"another request ({record.command})")
         first = record.result
@@ -265,8 +266,15 @@ class CommandApplication(Application[UUID]):
 
 
 def _digest(command: Command) -> str:
-    body = json.dumps(command.digest_fields(), sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    body = orjson.dumps(command.digest_fields(), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()
+
+
+def _digests(command: Command) -> tuple[str, str]:
+    """The command's digest, and the one records written before 2026-12 hold (the
+    stdlib's spaced JSON), which a retry spanning the upgrade still matches."""
+    legacy = json.dumps(command.digest_fields(), sort_keys=True, default=str)
+    return _digest(command), hashlib.sha256(legacy.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
