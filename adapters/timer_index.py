@@ -132,7 +132,7 @@ class TimerIndex:
             failed = self._failed(conn, keys)
             for chunk in _chunks(keys, 500):
                 conn.execute(delete(self.timers).where(self.timers.c.aggregate_id.in_(chunk)))
-            rows = [{"aggregate_id": aggregate_id.hex, "action": action,
+            rows: list[dict[str, Any]] = [{"aggregate_id": aggregate_id.hex, "action": action,
                      "account": timers.account, "kind": timers.kind, "due_at": micros(due),
                      "failed": (aggregate_id.hex, action, micros(due)) in failed}
                     for aggregate_id, timers in changed.items()
@@ -151,7 +151,8 @@ class TimerIndex:
         """The failed marks among `keys`' timers (none to look for, usually)."""
         if not self._may_have_failed:
             return set()
-        column, failed = self.timers.c.aggregate_id, set()
+        column = self.timers.c.aggregate_id
+        failed: set[tuple[Any, ...]] = set()
         for chunk in _chunks(keys, 500):
             failed.update(tuple(row) for row in conn.execute(
                 select(column, self.timers.c.action, self.timers.c.due_at)

@@ -65,6 +65,7 @@ from eventsourcing.domain import Aggregate, event
 
 from payledger.adapters.store import creating_tables, parse_store_url
 from payledger.domain import commands as c
+from payledger.domain.customer import Customer
 from payledger.domain.permissions import Actor
 from payledger.domain.splits import SplitLine, SplitRules, split
 from payledger.domain.time import SimulatedClock
@@ -243,8 +244,10 @@ class LedgerPath:
             invoice_id = uuid.uuid4()
             key = invoice_id.hex
             steps += [(self.checkout, command) for command in (
-                c.CreateInvoice(invoice_id=invoice_id, items=ITEMS, customer=CUSTOMER,
-                                currency="BRL", method="card", split=SPLIT,
+                c.CreateInvoice(invoice_id=invoice_id,
+                                items=tuple(c.Item(**item) for item in ITEMS),
+                                customer=Customer.parse(**CUSTOMER), currency="BRL",
+                                method="card", split=SplitRules.model_validate(SPLIT),
                                 idempotency_key=f"{key}-create"),
                 c.RequestCharge(invoice_id=invoice_id, idempotency_key=f"{key}-charge"),
                 c.ApproveCard(invoice_id=invoice_id, authorization_code=f"AUTH{k:06d}",
@@ -449,8 +452,9 @@ def print_table(rows: list[tuple[str, ...]], text_columns: int = 1) -> None:
 
 
 def report(results: list[Result], events: int) -> None:
-    rows = [("backend", "scenario", "plain events/s", "payledger events/s", "ratio (median)",
-             "pairs' ratios", "target")]
+    rows: list[tuple[str, ...]] = [
+        ("backend", "scenario", "plain events/s", "payledger events/s", "ratio (median)",
+         "pairs' ratios", "target")]
     for r in results:
         pairs = " ".join(f"{mine / theirs:.2f}"
                          for mine, theirs in zip(r.ledger.rates, r.plain.rates, strict=True))

@@ -21,16 +21,18 @@ from pathlib import Path
 from uuid import uuid4
 
 from payledger.domain import commands as c
+from payledger.domain.customer import Customer
 from payledger.domain.permissions import Actor
+from payledger.domain.splits import SplitRules
 from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
 
 START = datetime(2026, 3, 2, 12, tzinfo=UTC)
 BATCH = 500
-CUSTOMER = {"name": "Ana Souza", "email": "ana@example.com", "document": "11144477735"}
-RULES = {"producer": "producer-1", "platform_fee_bps": 990}
-ITEMS = [{"product_id": "course-1", "unit_price": 9_700}]
+CUSTOMER = Customer.parse(name="Ana Souza", email="ana@example.com", document="11144477735")
+RULES = SplitRules(producer="producer-1", platform_fee_bps=990)
+ITEMS = (c.Item(product_id="course-1", unit_price=9_700),)
 
 
 def fill(ledger: Ledger, open_items: int, due: int) -> None:

@@ -44,7 +44,7 @@ def open_ledger(store: str | None, clock: SimulatedClock | None = None) -> Ledge
 def open_demo_ledger(store: str | None, clock: SimulatedClock) -> Ledger:
     env = Settings.from_env()
     unset = {k: v for k, v in DEMO_DEFAULTS.items() if f"PAYLEDGER_{k.upper()}" not in os.environ}
-    return Ledger(Settings.from_env(store_url=store or env.store_url, **unset), clock=clock)
+    return Ledger(Settings.from_env(None, store_url=store or env.store_url, **unset), clock=clock)
 
 
 def run_demo(store: str | None, *, seed: int, days: int, checkouts: int) -> None:
@@ -74,7 +74,7 @@ def continue_from(ledger: Ledger, position: int) -> datetime:
     if not position:
         return START
     last = ledger.recorder.select_notifications(start=position, limit=1)[0]
-    at = ledger.mapper.transcoder.decode(last.state)["at"]
+    at: datetime = ledger.mapper.transcoder.decode(last.state)["at"]
     return START + (at - START).days * timedelta(days=1) + timedelta(days=1)
 
 

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from eventsourcing.domain import event
 
-from payledger.domain.customer import Customer
+from payledger.domain.customer import Customer, CustomerData
 from payledger.domain.envelope import (
     LedgerAggregate,
     LedgerCreated,
@@ -48,7 +48,7 @@ from payledger.domain.envelope import (
     current_envelope,
 )
 from payledger.domain.errors import ValidationError
-from payledger.domain.invoice import METHODS, Invoice
+from payledger.domain.invoice import METHODS, Invoice, InvoiceItem
 from payledger.domain.money import allocate, installments
 from payledger.domain.time import day_start, due_dates, local_date, local_date_end
 
@@ -139,7 +139,7 @@ class InstallmentPlan(LedgerAggregate):
 
     @classmethod
     def sell(
-        cls, id: UUID, customer: dict[str, Any], items: list[dict[str, Any]], currency: str,
+        cls, id: UUID, customer: CustomerData, items: list[InvoiceItem], currency: str,
         method: str, split_rules: dict[str, Any], count: int, fee: int,
         first_due: date | None, timezone: str, warranty_days: int,
     ) -> InstallmentPlan:
@@ -171,8 +171,8 @@ class InstallmentPlan(LedgerAggregate):
 
     class Created(LedgerCreated):
         TOPIC = "payledger:InstallmentPlan.Created"
-        customer: dict[str, Any]
-        items: list[dict[str, Any]]
+        customer: CustomerData
+        items: list[InvoiceItem]
         currency: str
         method: str
         split_rules: dict[str, Any]
@@ -184,7 +184,7 @@ class InstallmentPlan(LedgerAggregate):
 
     @event(Created)
     def __init__(
-        self, id: UUID, customer: dict[str, Any], items: list[dict[str, Any]], currency: str,
+        self, id: UUID, customer: CustomerData, items: list[InvoiceItem], currency: str,
         method: str, split_rules: dict[str, Any], price: int, fee: int, timezone: str,
         warranty_days: int, schedule: list[ScheduledInstallment],
     ) -> None:
@@ -260,11 +260,11 @@ class InstallmentPlan(LedgerAggregate):
 
     # -- the installments' invoices ----------------------------------------------------
 
-    def invoice_lines(self, number: int) -> list[dict[str, Any]]:
+    def invoice_lines(self, number: int) -> list[InvoiceItem]:
         """Installment `number`'s share of each item, its amounts summing to the installment."""
         amount = self.installment(number)["amount"]
         weights = [item["quantity"] * item["unit_price"] for item in self.items]
-        lines = []
+        lines: list[InvoiceItem] = []
         for item, part in zip(self.items, allocate(amount, weights), strict=True):
             if part:
                 label = item["description"] or item["product_id"]
@@ -473,10 +473,10 @@ class InstallmentPlan(LedgerAggregate):
 
     class BuyerEmailChanged(LedgerEvent):
         TOPIC = "payledger:InstallmentPlan.BuyerEmailChanged"
-        customer: dict[str, Any]
+        customer: CustomerData
 
     @event(BuyerEmailChanged)
-    def _buyer_email_changed(self, customer: dict[str, Any]) -> None:
+    def _buyer_email_changed(self, customer: CustomerData) -> None:
         self.customer = customer
 
     # -- time ------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from payledger.domain.customer import Customer
+from payledger.domain.customer import Customer, CustomerData
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import ValidationError
 from payledger.domain.time import charge_date, local_date, next_charge_date
@@ -88,7 +88,7 @@ class Subscription(LedgerAggregate):
 
     @classmethod
     def start(
-        cls, id: UUID, customer: dict[str, Any], plan: dict[str, Any], payment_method: str,
+        cls, id: UUID, customer: CustomerData, plan: dict[str, Any], payment_method: str,
         split_rules: dict[str, Any], now: datetime, timezone: str,
         first_invoice_id: UUID | None, incomplete_window: timedelta = INCOMPLETE_WINDOW,
     ) -> Subscription:
@@ -117,7 +117,7 @@ class Subscription(LedgerAggregate):
 
     class Created(LedgerCreated):
         TOPIC = "payledger:Subscription.Created"
-        customer: dict[str, Any]
+        customer: CustomerData
         plan: dict[str, Any]
         payment_method: str
         split_rules: dict[str, Any]
@@ -133,7 +133,7 @@ class Subscription(LedgerAggregate):
     def __init__(
         self,
         id: UUID,
-        customer: dict[str, Any],
+        customer: CustomerData,
         plan: dict[str, Any],
         payment_method: str,
         split_rules: dict[str, Any],

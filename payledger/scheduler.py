@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.application import Repository
@@ -23,6 +23,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.domain import commands as c
+from payledger.domain.envelope import LedgerEvent
 from payledger.domain.errors import PayLedgerError
 from payledger.domain.permissions import Actor, Permission
 from payledger.domain.time import TimePolicy, aware
@@ -32,9 +33,12 @@ from payledger.wiring import StepCommand
 class App(Protocol):
     """What the scheduler needs of an application (the Ledger, the settlement)."""
 
-    repository: Repository[UUID]
-    recorder: ApplicationRecorder
-    mapper: Mapper[UUID]
+    @property
+    def repository(self) -> Repository[UUID]: ...
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+    @property
+    def mapper(self) -> Mapper[UUID]: ...
 
     def execute(self, actor: Actor, command: c.Command) -> Any: ...
 
@@ -96,7 +100,9 @@ class Scheduler:
             return self.app.repository.get(originator_id)
         aggregate = None
         for notification in notifications:
-            aggregate = self.app.mapper.to_domain_event(notification).mutate(aggregate)
+            # every event of a payledger store is a LedgerEvent (domain/envelope.py)
+            domain_event = cast(LedgerEvent, self.app.mapper.to_domain_event(notification))
+            aggregate = domain_event.mutate(aggregate)
         return aggregate
 
     def tick(self, as_of: datetime) -> TickReport:

@@ -35,7 +35,7 @@ from payledger.adapters.store import Store
 from payledger.adapters.timer_index import TimerIndex
 from payledger.commanding import CommandApplication
 from payledger.domain.balance import Balance
-from payledger.domain.envelope import Envelope, acting, current_envelope
+from payledger.domain.envelope import Envelope, LedgerAggregate, acting, current_envelope
 from payledger.domain.errors import Conflict
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
@@ -298,7 +298,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
 
     def _stored(self, balance_id: UUID) -> Balance | None:
         try:
-            found = self.repository.get(balance_id)
+            found: LedgerAggregate = self.repository.get(balance_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(found, Balance)

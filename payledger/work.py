@@ -76,7 +76,7 @@ class Work:
 
 def load(ledger: Application[UUID], kind: type[A], aggregate_id: UUID) -> A:
     try:
-        found = ledger.repository.get(aggregate_id)
+        found: LedgerAggregate = ledger.repository.get(aggregate_id)
     except AggregateNotFoundError:
         raise NotFound(kind.KIND, aggregate_id) from None
     if not isinstance(found, kind):

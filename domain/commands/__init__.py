@@ -58,6 +58,7 @@ from payledger.domain.commands.invoice import (
     OpenDispute,
     RecordPayment,
     RequestCharge,
+    Sale,
     VoidInvoice,
     WinDispute,
 )
@@ -159,6 +160,7 @@ __all__ = [
     "RequestWithdrawal",
     "ResumeSubscription",
     "RetryRenewal",
+    "Sale",
     "SendRefund",
     "SetAffiliateCommission",
     "SetAutoRenew",

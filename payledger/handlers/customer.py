@@ -11,11 +11,11 @@ not open, or whose `change_email` refuses (InvalidTransition), is left as it is.
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from payledger.domain import commands as c
 from payledger.domain.buyer import Buyer
+from payledger.domain.customer import CustomerData
 from payledger.domain.envelope import LedgerAggregate
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.handlers.lookup import find
@@ -24,7 +24,7 @@ from payledger.wiring import AggregateWiring
 from payledger.work import Work
 
 
-def link_customer(work: Work, customer: dict[str, Any], kind: str, aggregate_id: UUID) -> None:
+def link_customer(work: Work, customer: CustomerData, kind: str, aggregate_id: UUID) -> None:
     """Record that the buyer `customer` holds `kind` `aggregate_id`.
 
     The buyer is found by its CPF/CNPJ and registered on its first purchase; a buyer
@@ -36,9 +36,9 @@ def link_customer(work: Work, customer: dict[str, Any], kind: str, aggregate_id:
     buyer_id = Buyer.create_id(work.actor.account, document)
     buyer = find(work, Buyer, buyer_id)
     if buyer is None:
-        buyer = work.add(Buyer(id=buyer_id, customer=dict(customer)))
+        buyer = work.add(Buyer(id=buyer_id, customer=customer.copy()))
     else:
-        buyer.update_details(dict(customer))
+        buyer.update_details(customer.copy())
     buyer.link(kind, aggregate_id)
 
 

@@ -7,6 +7,7 @@ refunds through its outcome hook (`INSTALLMENT_PLANS.outcome_hooks["installment"
 
 from __future__ import annotations
 
+from typing import cast
 from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
@@ -16,7 +17,7 @@ from payledger.domain.installments import (
     PlanRefund,
     installment_invoice_id,
 )
-from payledger.domain.invoice import Invoice
+from payledger.domain.invoice import Invoice, InvoiceItem
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
 from payledger.handlers.refund import request_refund
@@ -29,7 +30,7 @@ def create_plan(work: Work, cmd: c.CreateInstallmentPlan, settings: Settings) ->
     plan = work.add(InstallmentPlan.sell(
         id=cmd.plan_id or uuid4(),
         customer=cmd.customer.to_dict(),
-        items=[item.model_dump(mode="json") for item in cmd.items],
+        items=[cast(InvoiceItem, item.model_dump(mode="json")) for item in cmd.items],
         currency=cmd.currency,
         method=cmd.method,
         split_rules=sale_rules(work, cmd, cmd.items[0].product_id, settings).model_dump(

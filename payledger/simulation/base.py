@@ -85,7 +85,7 @@ class SimulationBase:
         self.checkout = Actor.preset("checkout", id="checkout", account=ACCOUNT)
         self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
         self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
-        self._queue: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._queue: list[tuple[datetime, int, Callable[[], object]]] = []
         self._seq = itertools.count()
 
     # -- the loop -------------------------------------------------------------------
@@ -122,10 +122,10 @@ class SimulationBase:
     def after_step(self) -> None:
         """React to what the last step and tick wrote; each part of the story extends this."""
 
-    def at(self, when: datetime, step: Callable[[], None]) -> None:
+    def at(self, when: datetime, step: Callable[[], object]) -> None:
         heapq.heappush(self._queue, (when, next(self._seq), step))
 
-    def later(self, delta: timedelta, step: Callable[[], None]) -> None:
+    def later(self, delta: timedelta, step: Callable[[], object]) -> None:
         self.at(self.clock.now() + delta, step)
 
     def send(self, actor: Actor, command: c.Command) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 from payledger.domain import commands as c
@@ -21,7 +22,9 @@ COPRODUCTIONS = (  # product, coproducer, share, what the coproducer answers
 )
 AFFILIATES = ("affiliate-0", "affiliate-1", "affiliate-2", "affiliate-3", "affiliate-4")
 AFFILIATED = ("course-excel", "course-python")
-COUPONS = (  # code, kind, value, usage limit, valid for days
+CouponKind = Literal["percent", "fixed"]
+COUPONS: tuple[tuple[str, CouponKind, int, int | None, int | None], ...] = (
+    # code, kind, value, usage limit, valid for days
     ("WELCOME10", "percent", 1000, None, None),
     ("BLACK50", "fixed", 5000, 8, 14),
     ("LAUNCH20", "percent", 2000, None, 7),

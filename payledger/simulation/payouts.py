@@ -10,6 +10,7 @@ and the next withdrawal of those is refused.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from payledger.domain import commands as c
@@ -65,14 +66,15 @@ class Payouts(Recurring):
         self.settle()
         for number, party in enumerate(PAYEES):
             document = complete_cpf(f"{number + 100:03d}{self.rng.randrange(10**6):06d}")
-            account = {"bank": "260", "branch": "0001", "number": f"{number + 1000}-{number}",
-                       "holder_name": party.replace("-", " ").title(),
-                       "holder_document": document}
+            account = c.BankAccount(
+                bank="260", branch="0001", number=f"{number + 1000}-{number}",
+                holder_name=party.replace("-", " ").title(), holder_document=document)
             if self.run_settlement(self.owner, c.ChangeBankAccount(
                     party=party, currency="BRL", bank_account=account)):
                 self.report.made("Balance", self.balance_id(party))
-        stranger = {"bank": "001", "branch": "1234", "number": "99999-9",
-                    "holder_name": "Someone Else", "holder_document": complete_cpf("987654321")}
+        stranger = c.BankAccount(bank="001", branch="1234", number="99999-9",
+                                 holder_name="Someone Else",
+                                 holder_document=complete_cpf("987654321"))
         self.run_settlement(self.owner, c.ChangeBankAccount(  # refused: not the party's document
             party="affiliate-0", currency="BRL", bank_account=stranger))
 
@@ -87,8 +89,8 @@ class Payouts(Recurring):
             withdrawal_id = self.uuid()
             if self.run_settlement(self.financial, c.RequestWithdrawal(
                     balance_id=balance.id, withdrawal_id=withdrawal_id, amount=amount)):
-                self.later(timedelta(days=1), lambda b=balance.id, w=withdrawal_id:
-                           self.bank_answers(b, w))
+                self.later(timedelta(days=1),
+                           partial(self.bank_answers, balance.id, withdrawal_id))
 
     def bank_answers(self, balance_id: Any, withdrawal_id: Any) -> None:
         ids = {"balance_id": balance_id, "withdrawal_id": withdrawal_id}

@@ -9,17 +9,18 @@ installments are sometimes reprocessed, and canceled subscribers sometimes come 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from payledger.domain import commands as c
+from payledger.domain.customer import Customer
 from payledger.domain.invoice import Invoice
 from payledger.simulation.base import DECLINES, PRODUCTS
 from payledger.simulation.sales import Sales
 
 APPROVAL = {"checkout": 0.88, "installment": 0.85, "renewal": 0.85, "reprocess": 0.6,
             "retry": 0.45}
-PLANS = {  # plan id: (price, interval in months)
+PLANS: dict[str, tuple[int, Literal[1, 3, 6, 12]]] = {  # plan id: (price, interval in months)
     "club-monthly": (4_990, 1), "club-quarterly": (12_990, 3), "club-yearly": (39_900, 12),
 }
 FOLLOWED = ("payledger:Invoice.ChargeRequested", "payledger:InstallmentPlan.InstallmentOverdue",
@@ -32,7 +33,7 @@ class Recurring(Sales):
         self._seen = self.ledger.recorder.max_notification_id() or 0
         self.doomed: set[UUID] = set()  # cards that will fail every renewal
         self.failing_at_checkout: set[UUID] = set()
-        self.subscribers: dict[UUID, dict[str, Any]] = {}
+        self.subscribers: dict[UUID, Customer] = {}
         for day in range(self.report.days):
             for _ in range(self.mix.plans_per_day):
                 self.at(self.some_time(start, day), self.sell_plan)
@@ -95,7 +96,7 @@ class Recurring(Sales):
         count = self.rng.choice((2, 3, 3, 6, 10, 12))
         plan_id = self.uuid()
         if not self.send(self.checkout, c.CreateInstallmentPlan(
-                plan_id=plan_id, items=[{"product_id": product, "unit_price": price}],
+                plan_id=plan_id, items=(c.Item(product_id=product, unit_price=price),),
                 customer=self.buyer(), currency="BRL", count=count,
                 fee=price * count * 199 // 10_000, affiliate=self.affiliate_for(product))):
             return
@@ -127,10 +128,10 @@ class Recurring(Sales):
             self.failing_at_checkout.add(subscription_id)
         self.manage(subscription_id)
 
-    def plan(self, plan_id: str) -> dict[str, Any]:
+    def plan(self, plan_id: str) -> c.SubscriptionPlan:
         price, months = PLANS[plan_id]
-        return {"plan_id": plan_id, "product_id": "club", "price": price, "currency": "BRL",
-                "interval_months": months, "trial_days": 7 if self.chance(0.3) else 0}
+        return c.SubscriptionPlan(plan_id=plan_id, product_id="club", price=price, currency="BRL",
+                                  interval_months=months, trial_days=7 if self.chance(0.3) else 0)
 
     def manage(self, subscription_id: UUID) -> None:
         """What the subscriber or support will do with it, and when."""
@@ -138,23 +139,26 @@ class Recurring(Sales):
             self.later(timedelta(days=self.rng.uniform(day_low, day_high)),
                        lambda: self.send(self.support, command))
 
-        sid = {"subscription_id": subscription_id}
+        sid = subscription_id
         roll = self.rng.random()
         if roll < 0.06:
-            on(5, 60, c.CancelSubscription(**sid, reason="too expensive"))
+            on(5, 60, c.CancelSubscription(subscription_id=sid, reason="too expensive"))
         elif roll < 0.14:
-            on(5, 60, c.CancelSubscription(**sid, reason="not using it", at_period_end=True))
+            on(5, 60, c.CancelSubscription(subscription_id=sid, reason="not using it",
+                                           at_period_end=True))
         elif roll < 0.18:
-            on(10, 40, c.PauseSubscription(**sid))
-            on(45, 70, c.ResumeSubscription(**sid))
+            on(10, 40, c.PauseSubscription(subscription_id=sid))
+            on(45, 70, c.ResumeSubscription(subscription_id=sid))
         elif roll < 0.22:
-            on(5, 40, c.SetAutoRenew(**sid, enabled=False))
+            on(5, 40, c.SetAutoRenew(subscription_id=sid, enabled=False))
         elif roll < 0.25:
-            on(5, 40, c.SwitchPlan(**sid, plan=self.plan("club-quarterly") | {"trial_days": 0}))
+            plan = self.plan("club-quarterly").model_copy(update={"trial_days": 0})
+            on(5, 40, c.SwitchPlan(subscription_id=sid, plan=plan))
         elif roll < 0.28:
-            on(5, 40, c.ChangeChargeDate(**sid, charge_day=self.rng.randint(1, 28)))
+            on(5, 40, c.ChangeChargeDate(subscription_id=sid, charge_day=self.rng.randint(1, 28)))
         elif roll < 0.30:
             customer = self.subscribers[subscription_id]
+            assert customer.document is not None  # the story's buyers are all in BR
             on(3, 30, c.ChangeBuyerEmail(
-                document=customer["document"], current_email=customer["email"],
-                new_email=f"new.{customer['email']}"))
+                document=customer.document, current_email=customer.email,
+                new_email=f"new.{customer.email}"))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from payledger.domain import commands as c
-from payledger.domain.customer import complete_cpf
+from payledger.domain.customer import Customer, complete_cpf
 from payledger.domain.invoice import Invoice
 from payledger.simulation.base import (
     DECLINES,
@@ -17,6 +17,8 @@ from payledger.simulation.base import (
     PRODUCTS,
     )
 from payledger.simulation.catalog import Catalog
+
+RequestedBy = Literal["buyer", "producer", "support"]
 
 
 class Sales(Catalog):
@@ -60,12 +62,12 @@ class Sales(Catalog):
                 return invoice_id
         return None
 
-    def buyer(self) -> dict[str, Any]:
+    def buyer(self) -> Customer:
         first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
         number = self.rng.randrange(10**8, 10**9)
         email = f"{first}.{last}{number % 1000}@example.com".lower()
-        return {"name": f"{first} {last}", "email": email, "phone": f"+55119{number:08d}",
-                "country": "BR", "document": complete_cpf(f"{number:09d}")}
+        return Customer.parse(name=f"{first} {last}", email=email, phone=f"+55119{number:08d}",
+                              country="BR", document=complete_cpf(f"{number:09d}"))
 
     def charge_card(self, invoice_id: UUID, attempt: int) -> None:
         reason = "checkout" if attempt == 1 else "retry"
@@ -140,6 +142,7 @@ class Sales(Catalog):
         refund_id = self.uuid()
         partial = self.chance(0.2)
         paid = self.ledger.load(Invoice, invoice_id).paid
+        by: RequestedBy
         by, actor = ("support", self.support) if self.chance(0.2) else ("buyer", self.checkout)
         command = c.RequestRefund(
             refund_id=refund_id, invoice_id=invoice_id, amount=paid // 2 if partial else None,

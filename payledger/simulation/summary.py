@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from payledger.domain.balance import Balance
+from payledger.domain.envelope import LedgerAggregate
 from payledger.domain.invoice import Invoice
 from payledger.ledger import Ledger
 from payledger.settlement import Settlement
@@ -19,7 +20,7 @@ def states(ledger: Ledger, report: Report,
     for kind, ids in report.ids.items():
         app = settlement if kind == "Balance" and settlement is not None else ledger
         for aggregate_id in dict.fromkeys(ids):
-            aggregate = app.repository.get(aggregate_id)
+            aggregate: LedgerAggregate = app.repository.get(aggregate_id)
             for row, state in state_names(kind, aggregate):
                 reached.setdefault(row, Counter())[state] += 1
     return reached
