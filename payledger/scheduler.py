@@ -12,7 +12,7 @@ until nothing more is due by `as_of`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -41,6 +41,8 @@ class App(Protocol):
     def mapper(self) -> Mapper[UUID]: ...
 
     def execute(self, actor: Actor, command: c.Command) -> Any: ...
+
+    def execute_many(self, commands: Iterable[tuple[Actor, c.Command]]) -> Any: ...
 
 
 @dataclass
@@ -119,16 +121,30 @@ class Scheduler:
             self._run(due, report)
 
     def _run(self, due: list[Due], report: TickReport) -> None:
+        """The round's steps in one transaction (each dated at its own due instant);
+        when one is refused, nothing of the batch is written and each runs alone, so
+        the refused one is marked and the others are written."""
+        steps = [self._step(timer) for timer in due]
+        try:
+            self.app.execute_many(steps)
+        except PayLedgerError:
+            pass
+        else:
+            report.executed += len(steps)
+            return
         refused: list[Due] = []
-        for timer in due:
-            step = self.timed[timer.kind][timer.action]
-            actor = Actor(id="payledger-tick", account=timer.account,
-                          permissions=frozenset(Permission))
+        for timer, (actor, command) in zip(due, steps, strict=True):
             try:
-                self.app.execute(actor, step(timer.aggregate_id, timer.due_at))
+                self.app.execute(actor, command)
             except PayLedgerError as error:
                 refused.append(timer)
                 report.refused.append((timer, str(error)))
             else:
                 report.executed += 1
         self.index.mark_failed(refused)
+
+    def _step(self, timer: Due) -> tuple[Actor, c.Command]:
+        step = self.timed[timer.kind][timer.action]
+        actor = Actor(id="payledger-tick", account=timer.account,
+                      permissions=frozenset(Permission))
+        return actor, step(timer.aggregate_id, timer.due_at)
