@@ -46,7 +46,8 @@ from payledger.adapters.store import Store
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEVER = 2**62  # later than any due instant: an empty index
-POSITION_EVERY = 1000  # notifications read without a change before the position is stored
+POSITION_EVERY = 1000  # notifications read before the position is stored anyway
+WAITING_MAX = 1000  # aggregates whose timers wait in memory before they are written
 WRITTEN_MEMORY = 100_000  # aggregates whose last written timers are remembered
 
 
@@ -101,7 +102,8 @@ class TimerIndex:
         metadata.create_all(self.engine)
         self._position: int | None = None
         self._stored_position = 0
-        self._written: dict[UUID, Timers] = {}  # what this index last wrote, by aggregate
+        self._written: dict[UUID, Timers] = {}  # what this index last recorded, by aggregate
+        self._waiting: dict[UUID, Timers] = {}  # recorded, not yet written
         self._earliest: int | None = None  # no due instant is earlier (None: unknown)
         self._may_have_failed = True
 
@@ -114,38 +116,49 @@ class TimerIndex:
         return self._position
 
     def record(self, changes: Mapping[UUID, Timers], position: int) -> None:
-        """Replace the timers of each changed aggregate, and move the position, at once.
+        """Replace the timers of each changed aggregate, as of `position` in the log.
 
-        A timer that failed keeps its mark while its due instant is unchanged, so a
-        step the aggregate refused is not tried again until the aggregate changes.
-        Timers the same as this index last wrote are not written again, and a page that
-        changes none moves the stored position only now and then (a lost tail is read
-        again from the log).
+        Timers the same as this index last recorded are skipped; the others are kept
+        in memory and written, with the position, in one transaction when a query
+        needs them (`due`), when many are waiting, or on `close`. A crash loses only
+        what is read again from the log, since the stored position moves with them.
         """
         changed = {key: timers for key, timers in changes.items()
                    if self._written.get(key) != timers}
-        if not changed and position - self._stored_position < POSITION_EVERY:
-            self._position = position
+        if len(self._written) > WRITTEN_MEMORY:
+            self._written.clear()
+        self._written.update(changed)
+        self._waiting.update(changed)
+        self._position = position
+        dues = [micros(due) for timers in changed.values() for due in timers.due.values()]
+        if self._earliest is not None and dues:
+            self._earliest = min(self._earliest, *dues)
+        if len(self._waiting) >= WAITING_MAX or position - self._stored_position >= POSITION_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the timers waiting in memory and the position, in one transaction.
+
+        A timer that failed keeps its mark while its due instant is unchanged, so a
+        step the aggregate refused is not tried again until the aggregate changes.
+        """
+        if not self._waiting and self._position in (None, self._stored_position):
             return
-        keys = [aggregate_id.hex for aggregate_id in changed]
+        waiting, keys = self._waiting, [aggregate_id.hex for aggregate_id in self._waiting]
         with self.engine.begin() as conn:
             failed = self._failed(conn, keys)
             for chunk in _chunks(keys, 500):
                 conn.execute(delete(self.timers).where(self.timers.c.aggregate_id.in_(chunk)))
-            rows: list[dict[str, Any]] = [{"aggregate_id": aggregate_id.hex, "action": action,
-                     "account": timers.account, "kind": timers.kind, "due_at": micros(due),
-                     "failed": (aggregate_id.hex, action, micros(due)) in failed}
-                    for aggregate_id, timers in changed.items()
-                    for action, due in timers.due.items()]
+            rows: list[dict[str, Any]] = [
+                {"aggregate_id": aggregate_id.hex, "action": action, "account": timers.account,
+                 "kind": timers.kind, "due_at": micros(due),
+                 "failed": (aggregate_id.hex, action, micros(due)) in failed}
+                for aggregate_id, timers in waiting.items() for action, due in timers.due.items()]
             if rows:
                 conn.execute(insert(self.timers), rows)
-            self._move(conn, position)
-        self._position = self._stored_position = position
-        if len(self._written) > WRITTEN_MEMORY:
-            self._written.clear()
-        self._written.update(changed)
-        if self._earliest is not None and rows:
-            self._earliest = min(self._earliest, *(row["due_at"] for row in rows))
+            self._move(conn, self.position())
+        self._stored_position = self.position()
+        self._waiting = {}
 
     def _failed(self, conn: Connection, keys: list[str]) -> set[tuple[Any, ...]]:
         """The failed marks among `keys`' timers (none to look for, usually)."""
@@ -172,6 +185,7 @@ class TimerIndex:
         by = micros(as_of)
         if self._earliest is not None and by < self._earliest:
             return []
+        self.flush()
         pending = ~self.timers.c.failed
         query = (select(self.timers).where(and_(pending, self.timers.c.due_at <= by))
                  .order_by(self.timers.c.due_at, self.timers.c.aggregate_id).limit(limit))
@@ -186,8 +200,10 @@ class TimerIndex:
 
     def mark_failed(self, refused: Iterable[Due]) -> None:
         refused = list(refused)
-        if refused:
-            self._may_have_failed = True
+        if not refused:
+            return
+        self.flush()
+        self._may_have_failed = True
         for timer in refused:  # the next change of these aggregates is written
             self._written.pop(timer.aggregate_id, None)
         with self.engine.begin() as conn:
@@ -198,9 +214,7 @@ class TimerIndex:
                     self.timers.c.due_at == micros(timer.due_at))))
 
     def close(self) -> None:
-        if self._position is not None and self._position != self._stored_position:
-            with self.engine.begin() as conn:
-                self._move(conn, self._position)
+        self.flush()
         self.engine.dispose()
 
 
