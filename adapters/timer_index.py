@@ -105,6 +105,8 @@ class TimerIndex:
         self._written: dict[UUID, Timers] = {}  # what this index last recorded, by aggregate
         self._waiting: dict[UUID, Timers] = {}  # recorded, not yet written
         self._earliest: int | None = None  # no due instant is earlier (None: unknown)
+        self._after: int | None = None  # the first timer past what `due` last returned
+        self._since = _NEVER  # the earliest due instant recorded since that query
         self._may_have_failed = True
 
     def position(self) -> int:
@@ -131,8 +133,10 @@ class TimerIndex:
         self._waiting.update(changed)
         self._position = position
         dues = [micros(due) for timers in changed.values() for due in timers.due.values()]
-        if self._earliest is not None and dues:
-            self._earliest = min(self._earliest, *dues)
+        if dues:
+            self._since = min(self._since, *dues)
+            if self._earliest is not None:
+                self._earliest = min(self._earliest, *dues)
         if len(self._waiting) >= WAITING_MAX or position - self._stored_position >= POSITION_EVERY:
             self.flush()
 
@@ -181,22 +185,36 @@ class TimerIndex:
             conn.execute(insert(self.tracking).values(name=self.name, position=position))
 
     def due(self, as_of: datetime, limit: int = 1000) -> list[Due]:
-        """Timers due by `as_of` that did not fail, earliest first."""
+        """Timers due by `as_of` that did not fail, earliest first.
+
+        The query reads one timer past `as_of` too: once the caller has run what was
+        due (`handled`), nothing is due before it, or before what was recorded since.
+        """
         by = micros(as_of)
         if self._earliest is not None and by < self._earliest:
             return []
         self.flush()
-        pending = ~self.timers.c.failed
+        pending = self.timers.c.failed.is_(False)  # sargable: the index is (failed, due_at)
         query = (select(self.timers).where(and_(pending, self.timers.c.due_at <= by))
                  .order_by(self.timers.c.due_at, self.timers.c.aggregate_id).limit(limit))
         with self.engine.connect() as conn:
             found = [Due(UUID(row.aggregate_id), row.action, row.account, row.kind,
                          instant(row.due_at)) for row in conn.execute(query)]
-            if not found:
-                earliest = conn.execute(select(func.min(self.timers.c.due_at))
-                                        .where(pending)).scalar()
-                self._earliest = _NEVER if earliest is None else int(earliest)
+            self._after = None
+            if len(found) < limit:
+                after = conn.execute(select(func.min(self.timers.c.due_at))
+                                     .where(and_(pending, self.timers.c.due_at > by))).scalar()
+                self._after = _NEVER if after is None else int(after)
+        self._since = _NEVER
+        self._earliest = micros(found[0].due_at) if found else self._after
         return found
+
+    def handled(self) -> None:
+        """The caller ran (or marked failed) every timer the last `due` returned: what
+        is due next is the first timer after them, or one recorded since."""
+        if self._after is not None:
+            self._earliest = min(self._after, self._since)
+            self._after = None
 
     def mark_failed(self, refused: Iterable[Due]) -> None:
         refused = list(refused)

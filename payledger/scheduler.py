@@ -119,6 +119,7 @@ class Scheduler:
             if report.rounds > self.max_rounds:
                 raise PayLedgerError(f"tick to {as_of} did not settle in {self.max_rounds} rounds")
             self._run(due, report)
+            self.index.handled()
 
     def _run(self, due: list[Due], report: TickReport) -> None:
         """The round's steps in one transaction (each dated at its own due instant);
