@@ -11,7 +11,6 @@ chain as the mapper encodes them (`adapters/chain.py`).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
@@ -228,13 +227,15 @@ class CommandApplication(Application[UUID]):
     # -- storage -------------------------------------------------------------------
 
     def _keep(self, saved: Iterable[LedgerAggregate]) -> None:
-        """Put a copy of each saved aggregate in the library's cache, as it does itself
-        without fast-forward: the next command on it (a sale's charge, then its
-        approval) then reads only what was stored since, usually nothing."""
+        """Put each saved aggregate in the library's cache, as it does itself without
+        fast-forward: the next command on it (a sale's charge, then its approval) then
+        reads only what was stored since, usually nothing. The objects are the
+        attempt's own and nothing changes them after the save; the cache hands out
+        copies."""
         cache = self.repository.cache
         if cache is not None:
             for aggregate in saved:
-                cache.put(aggregate.id, copy.deepcopy(aggregate))
+                cache.put(aggregate.id, aggregate)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """The library's save, sealing the events' hash chain as they are encoded
