@@ -8,9 +8,10 @@ Verification decodes what is stored and hashes it again, so it checks the bytes 
 were stored, not an upcast reading of them.
 
 An event's `prev_hash` is set when it is triggered if its aggregate had nothing pending
-(the aggregate's chain head, read from the store); the mapper links each further
-pending event of the same aggregate to the hash it has just computed for the one before,
-which it remembers per thread for the duration of one save (`LedgerMapper.saving`).
+(the aggregate's chain head, read from the store); the mapper links an event whose
+predecessor it encoded in the same save to the hash it computed for it, which it
+remembers per thread for the duration of one save (`LedgerMapper.saving`), so events
+collected from one aggregate in several turns of one save still chain.
 """
 
 from __future__ import annotations
@@ -83,12 +84,12 @@ class LedgerMapper(Mapper[UUID]):
     def _prev_hash(
         given: str, aggregate_id: UUID, version: int, heads: dict[UUID, tuple[int, str]] | None
     ) -> str:
+        known = heads.get(aggregate_id) if heads is not None else None
+        if known is not None and known[0] == version - 1:
+            return known[1]  # the predecessor was encoded in this save, just before
         if given or version == 1:
             return given
-        known = heads.get(aggregate_id) if heads is not None else None
-        if known is None or known[0] != version - 1:
-            raise ChainError(f"event {version} of {aggregate_id} has no predecessor in this save")
-        return known[1]
+        raise ChainError(f"event {version} of {aggregate_id} has no predecessor in this save")
 
     def _protect(self, data: bytes) -> bytes:
         if self.compressor:

@@ -167,3 +167,20 @@ def test_an_unlinked_event_is_refused_rather_than_stored_with_a_broken_link() ->
         mapper.to_stored_event(first)
     with mapper.saving(), pytest.raises(ChainError, match="no predecessor"):
         mapper.to_stored_event(second)  # its predecessor was stored by another save
+
+
+def test_events_collected_from_one_aggregate_in_two_turns_of_a_save_still_chain() -> None:
+    mapper = LedgerMapper(transcoder=FAST)
+    with acting(envelope()):
+        note = Note(text="one")
+    with mapper.saving() as heads:
+        stored = [mapper.to_stored_event(e) for e in note.collect_events()]
+    note.chain_head = heads[note.id][1]
+    with acting(envelope()):
+        note.edit(text="two")
+        first_turn = note.collect_events()  # as a policy collects, then triggers again
+        note.edit(text="three")  # nothing pending: it takes the stale chain head
+        second_turn = note.collect_events()
+    with mapper.saving():
+        stored += [mapper.to_stored_event(e) for e in [*first_turn, *second_turn]]
+    assert broken_links(LIBRARY, stored) == []
