@@ -242,9 +242,7 @@ class CommandApplication(Application[UUID]):
         (`adapters/chain.py`); each saved aggregate's chain head follows."""
         with self.chain.saving() as heads:
             recordings = super().save(*objs, **kwargs)
-        for obj in objs:
-            if isinstance(obj, LedgerAggregate) and obj.id in heads:
-                obj.chain_head = heads[obj.id][1]
+        follow_heads(objs, heads)
         return recordings
 
     # -- queries -------------------------------------------------------------------
@@ -276,6 +274,13 @@ def _digests(command: Command) -> tuple[str, str]:
     stdlib's spaced JSON), which a retry spanning the upgrade still matches."""
     legacy = json.dumps(command.digest_fields(), sort_keys=True, default=str)
     return _digest(command), hashlib.sha256(legacy.encode()).hexdigest()
+
+
+def follow_heads(saved: Iterable[object], heads: Mapping[UUID, tuple[int, str]]) -> None:
+    """Each saved aggregate's chain head is the hash of its last event just stored."""
+    for aggregate in saved:
+        if isinstance(aggregate, LedgerAggregate) and aggregate.id in heads:
+            aggregate.chain_head = heads[aggregate.id][1]
 
 
 @dataclass(frozen=True)

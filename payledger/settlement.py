@@ -18,7 +18,7 @@ same `execute` as the Ledger's.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import singledispatchmethod
@@ -33,10 +33,10 @@ from eventsourcing.utils import get_topic
 from payledger import bootstrap
 from payledger.adapters.store import Store
 from payledger.adapters.timer_index import TimerIndex
-from payledger.commanding import CommandApplication
+from payledger.commanding import CommandApplication, follow_heads
 from payledger.domain.balance import Balance
 from payledger.domain.envelope import Envelope, LedgerAggregate, acting, current_envelope
-from payledger.domain.errors import Conflict
+from payledger.domain.errors import Conflict, PayLedgerError
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
@@ -158,15 +158,39 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             try:
                 for page in self.pull_notifications(LEDGER, start=self.position,
                                                     inclusive_of_start=False):
-                    for domain_event, tracking in self.convert_notifications(LEDGER, page):
-                        self.process_event(domain_event, tracking)
-                        processed += 1
+                    processed += self._process_page(self.convert_notifications(LEDGER, page))
             except IntegrityError:
                 lost += 1
                 if lost > self.settings.conflict_retries:
                     raise Conflict(f"settlement: a concurrent write won {lost} times") from None
                 continue
             return processed
+
+    def _process_page(self, converted: Iterable[tuple[Any, Tracking]]) -> int:
+        """A page of invoice events in one transaction, tracked at its last: each
+        balance is loaded once for the page and takes its events in order. When one
+        event of the page is refused, the page runs again an event at a time, so the
+        events before it are written and the settlement stops at it."""
+        events = list(converted)
+        if not events:
+            return 0
+        processing_event = ProcessingEvent[UUID](tracking=events[-1][1])
+        self._loaded = {}
+        try:
+            for domain_event, _ in events:
+                self.policy(domain_event, processing_event)
+            with self.chain.saving() as heads:
+                self.events.put(processing_event.events, tracking=processing_event.tracking)
+            follow_heads(processing_event.aggregates.values(), heads)
+        except PayLedgerError:
+            self._loaded = {}
+            for domain_event, tracking in events:
+                self.process_event(domain_event, tracking)
+            return len(events)
+        finally:
+            self._loaded = {}
+        self._keep(processing_event.aggregates.values())
+        return len(events)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self._loaded = {}

@@ -387,23 +387,20 @@ def test_a_crash_before_the_write_loses_and_doubles_nothing(sqlite_ledger, settl
                                                             checkout, owner, monkeypatch):
     for _ in range(5):
         sell(sqlite_ledger, checkout)
-    original = Settlement._record
-    calls: list[int] = []
+    original = settlement.events.put
 
-    def crash_on_third(self, processing_event):
-        calls.append(1)
-        if len(calls) == 3:
-            raise SystemExit("killed between reading an event and writing its balances")
-        return original(self, processing_event)
+    def crash(*args, **kwargs):
+        raise SystemExit("killed between reading the events and writing their balances")
 
-    monkeypatch.setattr(Settlement, "_record", crash_on_third)
+    monkeypatch.setattr(settlement.events, "put", crash)
     with pytest.raises(SystemExit):
-        settlement.catch_up()
-    monkeypatch.setattr(Settlement, "_record", original)
-    assert balance(settlement, owner).pending == 2 * 4_678
+        settlement.catch_up()  # the page of five is one transaction: none of it is written
+    monkeypatch.setattr(settlement.events, "put", original)
+    assert settlement.position == 0
     restarted = open_settlement(settlement.settings, ledger=sqlite_ledger)
-    assert restarted.catch_up() == 3
+    assert restarted.catch_up() == 5
     assert balance(restarted, owner).pending == 5 * 4_678
+    assert restarted.catch_up() == 0
     restarted.close()
 
 
@@ -440,3 +437,24 @@ def test_a_tick_releases_and_recomputes_the_reserve_when_due(sqlite_ledger, sett
     released = [s for s in settlement.stored_events(found.id) if s.topic.endswith("Released")]
     ats = [settlement.mapper.transcoder.decode(s.state)["at"] for s in released]
     assert [at.date() for at in ats] == [(START + 8 * DAY).date(), (START + 15 * DAY).date()]
+
+
+def test_an_event_the_balances_refuse_stops_the_page_there(sqlite_ledger, settlement, checkout,
+                                                          owner, monkeypatch):
+    from payledger.domain.errors import InvalidTransition
+
+    invoices = [sell(sqlite_ledger, checkout) for _ in range(3)]
+    original = Balance.credit
+
+    def refuse_the_second_sale(self, invoice_id, *args, **kwargs):
+        if invoice_id == invoices[1]:
+            raise InvalidTransition("Balance", "open", "credit", "refused by the test")
+        return original(self, invoice_id, *args, **kwargs)
+
+    monkeypatch.setattr(Balance, "credit", refuse_the_second_sale)
+    with pytest.raises(InvalidTransition):
+        settlement.catch_up()
+    assert balance(settlement, owner).pending == 4_678  # the first sale, written alone
+    monkeypatch.setattr(Balance, "credit", original)
+    assert settlement.catch_up() == 2
+    assert balance(settlement, owner).pending == 3 * 4_678
