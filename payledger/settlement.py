@@ -4,9 +4,9 @@ DESIGN.md §3: no hot aggregate on the payment path. A sale never waits on a bal
 this process application follows the Ledger's notification log and turns each
 invoice event into balance events (`domain/balance.py`, rules in
 `domain/settlement_rules.py`, docs/money.md). The library's process recorder writes the
-balance events and the tracking position of the invoice event in one transaction, so
-a crash anywhere loses nothing and doubles nothing: a restart resumes after the last
-event whose balance events were written.
+balance events of a page of invoice events and the tracking position of its last in one
+transaction, so a crash anywhere loses nothing and doubles nothing: a restart resumes
+after the last page whose balance events were written.
 
 Its store derives from the Ledger's (`--store`): on SQLite a file of its own beside
 the events (the core SQLite recorder has fixed table names), on PostgreSQL the same
