@@ -42,7 +42,9 @@ class FastJSONTranscoder(JSONTranscoder):
             return [v if type(v) in _PLAIN else self._plain(v) for v in value]
         transcoding = self.types.get(kind)
         if transcoding is not None:
-            return {"_type_": transcoding.name, "_data_": self._plain(transcoding.encode(value))}
+            data = transcoding.encode(value)
+            return {"_type_": transcoding.name,
+                    "_data_": data if type(data) in _PLAIN else self._plain(data)}
         return self._subclass(value)
 
     def _subclass(self, value: Any) -> Any:
