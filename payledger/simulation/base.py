@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import itertools
 import random
 import time
 from collections import Counter
@@ -86,7 +85,8 @@ class SimulationBase:
         self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
         self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
         self._queue: list[tuple[datetime, int, Callable[[], object]]] = []
-        self._seq = itertools.count()
+        self._seq = 0
+        self._gathered: list[tuple[Actor, c.Command]] | None = None  # see `at_once`
 
     # -- the loop -------------------------------------------------------------------
 
@@ -123,14 +123,19 @@ class SimulationBase:
         """React to what the last step and tick wrote; each part of the story extends this."""
 
     def at(self, when: datetime, step: Callable[[], object]) -> None:
-        heapq.heappush(self._queue, (when, next(self._seq), step))
+        self._seq += 1
+        heapq.heappush(self._queue, (when, self._seq, step))
 
     def later(self, delta: timedelta, step: Callable[[], object]) -> None:
         self.at(self.clock.now() + delta, step)
 
     def send(self, actor: Actor, command: c.Command) -> bool:
-        """Execute; a refusal is part of the story (counted), not a crash."""
+        """Execute; a refusal is part of the story (counted), not a crash. Inside
+        `at_once`, the command joins the step's batch and counts as done."""
         self.report.commands += 1
+        if self._gathered is not None:
+            self._gathered.append((actor, command))
+            return True
         try:
             self.ledger.execute(actor, command)
         except PayLedgerError as error:
@@ -138,10 +143,43 @@ class SimulationBase:
             return False
         return True
 
+    def at_once(self, step: Callable[[], None]) -> None:
+        """Run a step whose commands happen at one instant, reading nothing back, with
+        its commands in one transaction (`execute_many`). When one is refused, nothing
+        of them is written: the dice, the queue and the report go back to where they
+        were and the step runs again sending each alone, so the story is the one it
+        would have been."""
+        saved = (self.rng.getstate(), list(self._queue), self._seq, self.report.commands,
+                 Counter(self.report.refused),
+                 {kind: len(ids) for kind, ids in self.report.ids.items()})
+        self._gathered = []
+        try:
+            step()
+            gathered = self._gathered
+        finally:
+            self._gathered = None
+        if not gathered:
+            return
+        try:
+            self.ledger.execute_many(gathered)
+        except PayLedgerError:
+            self._restore(*saved)
+            step()
+
+    def _restore(self, rng: object, queue: list[tuple[datetime, int, Callable[[], object]]],
+                 seq: int, commands: int, refused: Counter[str], ids: dict[str, int]) -> None:
+        self.rng.setstate(rng)
+        self._queue, self._seq = queue, seq
+        self.report.commands, self.report.refused = commands, refused
+        for kind in list(self.report.ids):
+            del self.report.ids[kind][ids.get(kind, 0):]
+
     def send_all(self, steps: list[tuple[Actor, c.Command]]) -> list[bool]:
         """Execute steps that happen at one instant in one transaction (`execute_many`);
         when one is refused, nothing of them is written and they are sent one by one,
         so the story is the same as sending each."""
+        if self._gathered is not None:
+            return [self.send(actor, command) for actor, command in steps]
         try:
             self.ledger.execute_many(steps)
         except PayLedgerError:

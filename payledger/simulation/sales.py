@@ -27,7 +27,7 @@ class Sales(Catalog):
         for day in range(self.report.days):
             for _ in range(self.mix.checkouts_per_day):
                 self.at(start + timedelta(days=day, seconds=self.rng.randrange(86_400)),
-                        self.sell)
+                        lambda: self.at_once(self.sell))
 
     def sell(self) -> None:
         roll = self.rng.random()
@@ -158,7 +158,8 @@ class Sales(Catalog):
             self.later(self.minutes(30, 600), lambda: self.send(self.owner, c.RejectRefund(
                 refund_id=refund_id, reason="content fully consumed")))
         else:
-            self.later(self.minutes(30, 1440), lambda: self.carry_out_refund(refund_id))
+            self.later(self.minutes(30, 1440),
+                       lambda: self.at_once(lambda: self.carry_out_refund(refund_id)))
 
     def carry_out_refund(self, refund_id: UUID) -> None:
         if not self.send(self.owner, c.ApproveRefund(refund_id=refund_id)):

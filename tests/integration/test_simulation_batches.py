@@ -1,0 +1,53 @@
+"""The simulator's `at_once`: a step's commands in one transaction, and the same story
+as sending each alone when one of them is refused."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from payledger.domain import commands as c
+from payledger.domain.invoice import Invoice
+from payledger.domain.time import SimulatedClock
+from payledger.ledger import Ledger
+from payledger.simulation.base import SimulationBase
+from tests import factories as f
+from tests.conftest import START
+
+
+def simulation(ledger: Ledger) -> SimulationBase:
+    return SimulationBase(ledger, SimulatedClock(START), seed=3, days=1)
+
+
+def test_a_step_at_once_writes_its_commands_in_one_transaction(sqlite_ledger: Ledger):
+    sim, invoice_id = simulation(sqlite_ledger), uuid4()
+    before = sqlite_ledger.recorder.max_notification_id() or 0
+
+    def step() -> None:
+        sim.send(sim.checkout, f.create_invoice(invoice_id=invoice_id))
+        sim.send(sim.checkout, c.RequestCharge(invoice_id=invoice_id))
+        sim.later(START - START, lambda: None)
+
+    sim.at_once(step)
+    assert sim.report.commands == 2
+    assert not sim.report.refused
+    assert sqlite_ledger.load(Invoice, invoice_id).status == "open"
+    assert (sqlite_ledger.recorder.max_notification_id() or 0) - before == 2
+    assert len(sim._queue) == 1
+
+
+def test_a_refused_command_replays_the_step_from_the_same_dice(sqlite_ledger: Ledger):
+    sim, invoice_id = simulation(sqlite_ledger), uuid4()
+    rolls: list[float] = []
+
+    def step() -> None:
+        rolls.append(sim.rng.random())
+        sim.send(sim.checkout, f.create_invoice(invoice_id=invoice_id))
+        sim.send(sim.checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1"))
+        sim.later(START - START, lambda: None)
+
+    sim.at_once(step)  # a draft invoice refuses an approval: the step runs again, alone
+    assert rolls[0] == rolls[1]
+    assert sim.report.commands == 2
+    assert sim.report.refused == {"ApproveCard: InvalidTransition": 1}
+    assert sqlite_ledger.load(Invoice, invoice_id).status == "draft"
+    assert len(sim._queue) == 1
