@@ -226,7 +226,7 @@ class CommandApplication(Application[UUID]):
 
     # -- storage -------------------------------------------------------------------
 
-    def _keep(self, saved: Iterable[LedgerAggregate]) -> None:
+    def _keep(self, saved: Iterable[object]) -> None:
         """Put each saved aggregate in the library's cache, as it does itself without
         fast-forward: the next command on it (a sale's charge, then its approval) then
         reads only what was stored since, usually nothing. The objects are the
@@ -235,7 +235,8 @@ class CommandApplication(Application[UUID]):
         cache = self.repository.cache
         if cache is not None:
             for aggregate in saved:
-                cache.put(aggregate.id, aggregate)
+                if isinstance(aggregate, LedgerAggregate):
+                    cache.put(aggregate.id, aggregate)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """The library's save, sealing the events' hash chain as they are encoded

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from payledger.domain import commands as c
@@ -27,6 +28,7 @@ DECLINES = ("insufficient_funds", "do_not_honor", "expired_card", "suspected_fra
 DISPUTES = ("fraudulent", "product_not_received", "unrecognized")
 START = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # midnight in Sao Paulo
 TICK_EVERY = timedelta(minutes=5)
+Queue = list[tuple[datetime, int, Callable[[], object]]]
 """How often the host's scheduler ticks: steps fall due at most this late."""
 
 
@@ -84,7 +86,7 @@ class SimulationBase:
         self.checkout = Actor.preset("checkout", id="checkout", account=ACCOUNT)
         self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
         self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
-        self._queue: list[tuple[datetime, int, Callable[[], object]]] = []
+        self._queue: Queue = []
         self._seq = 0
         self._gathered: list[tuple[Actor, c.Command]] | None = None  # see `at_once`
 
@@ -166,8 +168,8 @@ class SimulationBase:
             self._restore(*saved)
             step()
 
-    def _restore(self, rng: object, queue: list[tuple[datetime, int, Callable[[], object]]],
-                 seq: int, commands: int, refused: Counter[str], ids: dict[str, int]) -> None:
+    def _restore(self, rng: tuple[Any, ...], queue: Queue, seq: int, commands: int,
+                 refused: Counter[str], ids: dict[str, int]) -> None:
         self.rng.setstate(rng)
         self._queue, self._seq = queue, seq
         self.report.commands, self.report.refused = commands, refused
