@@ -136,7 +136,7 @@ class CommandApplication(Application[UUID]):
         touched: dict[UUID, LedgerAggregate] = {}
         created: dict[UUID, str] = {}
         results: list[tuple[UUID, _Prepared, int] | Receipt] = []
-        records: list[IdempotencyRecord] = []
+        records: list[IdempotencyRecord.Recorded] = []
         for index, prepared in enumerate(batch):
             if index in repeated:
                 results.append(repeated[index])
@@ -191,20 +191,17 @@ class CommandApplication(Application[UUID]):
 
     def _record_key(
         self, prepared: _Prepared, aggregate_id: UUID, events: int
-    ) -> IdempotencyRecord | None:
+    ) -> IdempotencyRecord.Recorded | None:
         """The key's record, under an id derived from account and key: a second use
         of the key collides with the first when saved, and only then is it looked up."""
         command, envelope = prepared.command, prepared.envelope
         if not command.idempotency_key:
             return None
         with acting(envelope):
-            return IdempotencyRecord(
-                id=IdempotencyRecord.create_id(envelope.account, command.idempotency_key),
-                key=command.idempotency_key,
-                command=type(command).__name__,
-                digest=_digest(command),
-                result={"aggregate_id": str(aggregate_id),
-                        "command_id": str(envelope.command_id), "events": events + 1},
+            return IdempotencyRecord.recorded(
+                envelope.account, command.idempotency_key, type(command).__name__,
+                _digest(command), {"aggregate_id": str(aggregate_id),
+                                   "command_id": str(envelope.command_id), "events": events + 1},
             )
 
     def _repeat(self, prepared: _Prepared) -> Receipt | None:
