@@ -109,6 +109,7 @@ class CommandApplication(Application[UUID]):
         idempotency key was used before returns its first receipt and writes nothing.
         The first refusal is raised as it is, noting which command it was."""
         batch = [self._prepare(actor, command) for actor, command in commands]
+        _refuse_repeated_keys(batch)
         repeated: dict[int, Receipt] = {}
         lost = 0
         while lost <= self.settings.conflict_retries:
@@ -272,6 +273,18 @@ def _digests(command: Command) -> tuple[str, str]:
     stdlib's spaced JSON), which a retry spanning the upgrade still matches."""
     legacy = json.dumps(command.digest_fields(), sort_keys=True, default=str)
     return _digest(command), hashlib.sha256(legacy.encode()).hexdigest()
+
+
+def _refuse_repeated_keys(batch: list[_Prepared]) -> None:
+    """A key twice in one batch would collide with itself, not with a first run."""
+    seen: set[tuple[str, str]] = set()
+    for prepared in batch:
+        key = prepared.command.idempotency_key
+        if key is None:
+            continue
+        if (prepared.actor.account, key) in seen:
+            raise ValidationError("idempotency_key", f"{key!r} is used twice in one batch")
+        seen.add((prepared.actor.account, key))
 
 
 def follow_heads(saved: Iterable[object], heads: Mapping[UUID, tuple[int, str]]) -> None:

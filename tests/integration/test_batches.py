@@ -149,3 +149,21 @@ def test_a_record_written_with_the_old_digest_still_matches_its_repeat(
     sqlite_ledger.save(record)
     again = sqlite_ledger.execute(checkout, command)
     assert (again.aggregate_id, again.repeated) == (first, True)
+
+
+def test_a_key_twice_in_one_batch_is_refused_by_field_and_writes_nothing(ledger: Ledger, checkout):
+    from payledger.domain.errors import ValidationError
+
+    first, second = uuid4(), uuid4()
+    batch = [(checkout, f.create_invoice(invoice_id=first, idempotency_key="twice")),
+             (checkout, f.create_invoice(invoice_id=second, idempotency_key="twice"))]
+    before = written(ledger)
+    with pytest.raises(ValidationError, match="idempotency_key"):
+        ledger.execute_many(batch)
+    assert written(ledger) == before
+
+
+def test_an_empty_batch_writes_nothing(sqlite_ledger: Ledger):
+    before = written(sqlite_ledger)
+    assert sqlite_ledger.execute_many([]) == []
+    assert written(sqlite_ledger) == before
