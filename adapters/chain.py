@@ -75,7 +75,7 @@ class LedgerMapper(Mapper[UUID]):
         state["prev_hash"] = self._prev_hash(state["prev_hash"], aggregate_id, version, heads)
         state["hash"] = ""
         body = self.transcoder.encode(state)
-        value = hashlib.sha256(_head(topic, aggregate_id, version) + body).hexdigest()
+        value = _hash(topic, aggregate_id, version, body)
         if heads is not None:
             heads[aggregate_id] = (version, value)
         return _with_hash(body, value)
@@ -106,9 +106,10 @@ def stored_state(domain_event: DomainEventProtocol[UUID]) -> dict[str, Any]:
     return state
 
 
-def _head(topic: str, originator_id: UUID | str, version: int) -> bytes:
+def _hash(topic: str, originator_id: UUID | str, version: int, body: bytes) -> str:
+    """SHA-256 over topic, aggregate id, version and the state encoded with "hash" empty."""
     key = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
-    return f"{topic}\n{key.hex}\n{version}\n".encode()
+    return hashlib.sha256(f"{topic}\n{key.hex}\n{version}\n".encode() + body).hexdigest()
 
 
 def _with_hash(body: bytes, value: str) -> bytes:
@@ -121,8 +122,7 @@ def digest(
     transcoder: Transcoder, topic: str, originator_id: UUID | str, version: int,
     state: dict[str, Any],
 ) -> str:
-    body = transcoder.encode({**state, "hash": ""})
-    return hashlib.sha256(_head(topic, originator_id, version) + body).hexdigest()
+    return _hash(topic, originator_id, version, transcoder.encode({**state, "hash": ""}))
 
 
 def broken_links(transcoder: Transcoder, stored: Iterable[StoredEvent]) -> list[int]:

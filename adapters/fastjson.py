@@ -54,8 +54,6 @@ class FastJSONTranscoder(JSONTranscoder):
             return str.__str__(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return int(value)
-        if isinstance(value, dict):
-            return {k: self._plain(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._plain(v) for v in value]
+        if isinstance(value, dict | list | tuple):
+            return self._plain(dict(value) if isinstance(value, dict) else list(value))
         raise _Differs

@@ -7,11 +7,13 @@ tables in the same schema for PostgreSQL. Selecting what is due uses an index on
 due instant, so a tick costs what falls due, not what is open.
 
 The index is ticked often (the demo's host every five minutes) and mostly finds nothing
-new and nothing due, so it keeps three things in memory to skip queries: the position it
-last wrote, a lower bound of the earliest due instant, and whether any timer may be
-marked failed. Each stays safe when another process shares the tables: every process
-reads the whole log itself (so it sees every timer it bounds), and a failed mark another
-process made and this one drops only means one more refused attempt.
+new and nothing due, so it keeps in memory what spares it queries: its position, the
+timers recorded but not yet written (written when a query needs them), the timers it
+last recorded per aggregate (an unchanged one is not written again), a lower bound of
+the earliest due instant, and whether any timer may be marked failed. Each stays safe
+when another process shares the tables: every process reads the whole log itself (so it
+sees every timer it bounds), and a failed mark another process made and this one drops
+only means one more refused attempt.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -105,8 +108,9 @@ class TimerIndex:
         self._written: dict[UUID, Timers] = {}  # what this index last recorded, by aggregate
         self._waiting: dict[UUID, Timers] = {}  # recorded, not yet written
         self._earliest: int | None = None  # no due instant is earlier (None: unknown)
-        self._after: int | None = None  # the first timer past what `due` last returned
-        self._since = _NEVER  # the earliest due instant recorded since that query
+        # The first due instant past what `due` last returned, lowered by what is
+        # recorded since; the bound once the caller has run those (`handled`).
+        self._after: int | None = None
         self._may_have_failed = True
 
     def position(self) -> int:
@@ -133,10 +137,10 @@ class TimerIndex:
         self._waiting.update(changed)
         self._position = position
         dues = [micros(due) for timers in changed.values() for due in timers.due.values()]
-        if dues:
-            self._since = min(self._since, *dues)
-            if self._earliest is not None:
-                self._earliest = min(self._earliest, *dues)
+        if dues and self._earliest is not None:
+            self._earliest = min(self._earliest, *dues)
+        if dues and self._after is not None:
+            self._after = min(self._after, *dues)
         if len(self._waiting) >= WAITING_MAX or position - self._stored_position >= POSITION_EVERY:
             self.flush()
 
@@ -205,7 +209,6 @@ class TimerIndex:
                 after = conn.execute(select(func.min(self.timers.c.due_at))
                                      .where(and_(pending, self.timers.c.due_at > by))).scalar()
                 self._after = _NEVER if after is None else int(after)
-        self._since = _NEVER
         self._earliest = micros(found[0].due_at) if found else self._after
         return found
 
@@ -213,8 +216,7 @@ class TimerIndex:
         """The caller ran (or marked failed) every timer the last `due` returned: what
         is due next is the first timer after them, or one recorded since."""
         if self._after is not None:
-            self._earliest = min(self._after, self._since)
-            self._after = None
+            self._earliest, self._after = self._after, None
 
     def mark_failed(self, refused: Iterable[Due]) -> None:
         refused = list(refused)
@@ -224,12 +226,13 @@ class TimerIndex:
         self._may_have_failed = True
         for timer in refused:  # the next change of these aggregates is written
             self._written.pop(timer.aggregate_id, None)
+        mark = update(self.timers).values(failed=True).where(and_(
+            self.timers.c.aggregate_id == bindparam("key"),
+            self.timers.c.action == bindparam("step"),
+            self.timers.c.due_at == bindparam("due")))
         with self.engine.begin() as conn:
-            for timer in refused:
-                conn.execute(update(self.timers).values(failed=True).where(and_(
-                    self.timers.c.aggregate_id == timer.aggregate_id.hex,
-                    self.timers.c.action == timer.action,
-                    self.timers.c.due_at == micros(timer.due_at))))
+            conn.execute(mark, [{"key": t.aggregate_id.hex, "step": t.action,
+                                 "due": micros(t.due_at)} for t in refused])
 
     def close(self) -> None:
         self.flush()

@@ -91,39 +91,20 @@ def current_envelope() -> Envelope:
     return envelope
 
 
-def _account() -> str:
-    return current_envelope().account
-
-
-def _at() -> datetime:
-    return current_envelope().at
-
-
-def _actor() -> str:
-    return current_envelope().actor
-
-
-def _correlation_id() -> UUID:
-    return current_envelope().correlation_id
-
-
-def _causation_id() -> UUID | None:
-    return current_envelope().causation_id
-
-
-def _command_id() -> UUID:
-    return current_envelope().command_id
+def _from_envelope(name: str) -> Any:
+    """A keyword field whose default is the open envelope's `name`."""
+    return field(default_factory=lambda: getattr(current_envelope(), name), kw_only=True)
 
 
 class LedgerEvent(AggregateEvent):
     """Every payledger event: the library's aggregate event plus the envelope."""
 
-    account: str = field(default_factory=_account, kw_only=True)
-    at: datetime = field(default_factory=_at, kw_only=True)
-    actor: str = field(default_factory=_actor, kw_only=True)
-    correlation_id: UUID = field(default_factory=_correlation_id, kw_only=True)
-    causation_id: UUID | None = field(default_factory=_causation_id, kw_only=True)
-    command_id: UUID = field(default_factory=_command_id, kw_only=True)
+    account: str = _from_envelope("account")
+    at: datetime = _from_envelope("at")
+    actor: str = _from_envelope("actor")
+    correlation_id: UUID = _from_envelope("correlation_id")
+    causation_id: UUID | None = _from_envelope("causation_id")
+    command_id: UUID = _from_envelope("command_id")
     prev_hash: str = field(default="", kw_only=True)
     hash: str = field(default="", kw_only=True)
 

@@ -70,8 +70,6 @@ class CommandApplication(Application[UUID]):
     def __init__(self, settings: Settings, store: Store, wiring: ApplicationWiring, *,
                  clock: Clock | None = None) -> None:
         self.wiring = wiring
-        self.handlers: Mapping[type[Command], Handler] = wiring.handlers
-        self.outcome_hooks: Mapping[str, OutcomeHook] = wiring.outcome_hooks
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         try:
@@ -79,6 +77,11 @@ class CommandApplication(Application[UUID]):
                 super().__init__(env=self.store_env(store))
         except OperationalError as error:
             raise Unavailable(f"event store {store.kind}: {error}") from None
+
+    @property
+    def outcome_hooks(self) -> Mapping[str, OutcomeHook]:
+        """What follows an invoice of each origin (a unit of work calls them)."""
+        return self.wiring.outcome_hooks
 
     def store_env(self, store: Store) -> dict[str, str]:
         """The library's settings: the store's, the transcoder encoding with orjson,
@@ -125,7 +128,7 @@ class CommandApplication(Application[UUID]):
 
     def _prepare(self, actor: Actor, command: Command) -> _Prepared:
         name = type(command).__name__
-        handler = self.handlers.get(type(command))
+        handler = self.wiring.handlers.get(type(command))
         if handler is None:
             raise ValidationError("command", f"{name} is not a command of {self.name}")
         actor.require(command.permission, name)

@@ -167,13 +167,28 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             return processed
 
     def _process_page(self, converted: Iterable[tuple[Any, Tracking]]) -> int:
-        """A page of invoice events in one transaction, tracked at its last: each
-        balance is loaded once for the page and takes its events in order. When one
-        event of the page is refused, the page runs again an event at a time, so the
-        events before it are written and the settlement stops at it."""
+        """A page of invoice events in one transaction; when one event of the page is
+        refused, the page runs again an event at a time, so the events before it are
+        written and the settlement stops at it."""
         events = list(converted)
+        try:
+            self._write(events)
+        except PayLedgerError:
+            if len(events) == 1:
+                raise
+            for event in events:
+                self._write([event])
+        return len(events)
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self._write([(domain_event, tracking)])
+
+    def _write(self, events: list[tuple[Any, Tracking]]) -> None:
+        """The balance events of `events`, tracked at the last, in one transaction:
+        each balance is loaded once and takes the events in order; the chain is sealed
+        as the mapper encodes."""
         if not events:
-            return 0
+            return
         processing_event = ProcessingEvent[UUID](tracking=events[-1][1])
         self._loaded = {}
         try:
@@ -181,24 +196,10 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
                 self.policy(domain_event, processing_event)
             with self.chain.saving() as heads:
                 self.events.put(processing_event.events, tracking=processing_event.tracking)
-            follow_heads(processing_event.aggregates.values(), heads)
-        except PayLedgerError:
-            self._loaded = {}
-            for domain_event, tracking in events:
-                self.process_event(domain_event, tracking)
-            return len(events)
         finally:
             self._loaded = {}
+        follow_heads(processing_event.aggregates.values(), heads)
         self._keep(processing_event.aggregates.values())
-        return len(events)
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self._loaded = {}
-        try:
-            with self.chain.saving():  # the chain is sealed as the mapper encodes
-                super().process_event(domain_event, tracking)
-        finally:
-            self._loaded = {}
 
     @singledispatchmethod
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:

@@ -176,19 +176,6 @@ class SimulationBase:
         for kind in list(self.report.ids):
             del self.report.ids[kind][ids.get(kind, 0):]
 
-    def send_all(self, steps: list[tuple[Actor, c.Command]]) -> list[bool]:
-        """Execute steps that happen at one instant in one transaction (`execute_many`);
-        when one is refused, nothing of them is written and they are sent one by one,
-        so the story is the same as sending each."""
-        if self._gathered is not None:
-            return [self.send(actor, command) for actor, command in steps]
-        try:
-            self.ledger.execute_many(steps)
-        except PayLedgerError:
-            return [self.send(actor, command) for actor, command in steps]
-        self.report.commands += len(steps)
-        return [True] * len(steps)
-
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 

@@ -71,16 +71,16 @@ class Sales(Catalog):
 
     def charge_card(self, invoice_id: UUID, attempt: int) -> None:
         reason = "checkout" if attempt == 1 else "retry"
-        charge = c.RequestCharge(invoice_id=invoice_id, reason=reason)
+        self.send(self.checkout, c.RequestCharge(invoice_id=invoice_id, reason=reason))
         if self.chance(self.mix.card_decline):
-            self.send_all([(self.checkout, charge), (self.checkout, c.DeclineCard(
-                invoice_id=invoice_id, reason=self.rng.choice(DECLINES)))])
+            self.send(self.checkout, c.DeclineCard(
+                invoice_id=invoice_id, reason=self.rng.choice(DECLINES)))
             if attempt < 3 and self.chance(0.6):
-                self.later(self.minutes(1, 10), lambda: self.charge_card(invoice_id, attempt + 1))
+                self.later(self.minutes(1, 10), lambda: self.at_once(
+                    lambda: self.charge_card(invoice_id, attempt + 1)))
             return  # otherwise the tick abandons it
         code = f"{self.rng.randrange(10**6):06d}"
-        approve = c.ApproveCard(invoice_id=invoice_id, authorization_code=code)
-        if self.send_all([(self.checkout, charge), (self.checkout, approve)])[-1]:
+        if self.send(self.checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code=code)):
             self.after_payment(invoice_id)
 
     def issue(self, invoice_id: UUID, method: str, pay: bool | None) -> None:

@@ -130,23 +130,19 @@ def test_a_record_written_with_the_old_digest_still_matches_its_repeat(
 ):
     import hashlib
     import json
-    from datetime import UTC, datetime
 
-    from payledger.domain.envelope import Envelope, acting
+    from payledger.domain.envelope import acting
     from payledger.domain.idempotency import IdempotencyRecord
+    from tests.unit.test_invoice import T0, envelope
 
     command = f.create_invoice(idempotency_key="old-1")
     legacy = hashlib.sha256(json.dumps(command.digest_fields(), sort_keys=True,
                                        default=str).encode()).hexdigest()
     first = uuid4()
-    envelope = Envelope(account="acct-1", at=datetime(2026, 1, 5, tzinfo=UTC), actor="checkout",
-                        correlation_id=first, causation_id=None, command_id=first)
-    with acting(envelope):
-        record = IdempotencyRecord(
-            id=IdempotencyRecord.create_id("acct-1", "old-1"), key="old-1",
-            command="CreateInvoice", digest=legacy,
-            result={"aggregate_id": str(first), "command_id": str(first), "events": 2})
-    sqlite_ledger.save(record)
+    with acting(envelope(T0)):
+        sqlite_ledger.save(IdempotencyRecord.recorded(
+            "acct-1", "old-1", "CreateInvoice", legacy,
+            {"aggregate_id": str(first), "command_id": str(first), "events": 2}))
     again = sqlite_ledger.execute(checkout, command)
     assert (again.aggregate_id, again.repeated) == (first, True)
 

@@ -3,6 +3,7 @@ as sending each alone when one of them is refused."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import uuid4
 
 from payledger.domain import commands as c
@@ -25,7 +26,7 @@ def test_a_step_at_once_writes_its_commands_in_one_transaction(sqlite_ledger: Le
     def step() -> None:
         sim.send(sim.checkout, f.create_invoice(invoice_id=invoice_id))
         sim.send(sim.checkout, c.RequestCharge(invoice_id=invoice_id))
-        sim.later(START - START, lambda: None)
+        sim.later(timedelta(0), lambda: None)
 
     sim.at_once(step)
     assert sim.report.commands == 2
@@ -43,7 +44,7 @@ def test_a_refused_command_replays_the_step_from_the_same_dice(sqlite_ledger: Le
         rolls.append(sim.rng.random())
         sim.send(sim.checkout, f.create_invoice(invoice_id=invoice_id))
         sim.send(sim.checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1"))
-        sim.later(START - START, lambda: None)
+        sim.later(timedelta(0), lambda: None)
 
     sim.at_once(step)  # a draft invoice refuses an approval: the step runs again, alone
     assert rolls[0] == rolls[1]

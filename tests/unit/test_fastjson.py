@@ -28,12 +28,12 @@ from hypothesis import strategies as st
 from payledger.adapters.chain import ChainError, LedgerMapper, broken_links, digest
 from payledger.adapters.fastjson import FastJSONTranscoder
 from payledger.domain.envelope import (
-    Envelope,
     LedgerAggregate,
     LedgerCreated,
     LedgerEvent,
     acting,
 )
+from tests.unit.test_invoice import T0, envelope
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "stored_v1.jsonl.gz"
 
@@ -128,14 +128,9 @@ class Note(LedgerAggregate):
         self.text = text
 
 
-def envelope() -> Envelope:
-    return Envelope(account="acct-1", at=datetime(2026, 1, 5, tzinfo=UTC), actor="tester",
-                    correlation_id=uuid4(), causation_id=None, command_id=uuid4())
-
-
 def test_the_mapper_seals_pending_events_in_one_save_and_stores_library_bytes() -> None:
     mapper = LedgerMapper(transcoder=FAST)
-    with acting(envelope()):
+    with acting(envelope(T0)):
         note = Note(text="é")
         note.edit(text="two")
         note.edit(text="three")
@@ -150,7 +145,7 @@ def test_the_mapper_seals_pending_events_in_one_save_and_stores_library_bytes() 
     assert heads[note.id] == (3, LIBRARY.decode(stored[-1].state)["hash"])
 
     note.chain_head = heads[note.id][1]  # as the application's save does
-    with acting(envelope()):
+    with acting(envelope(T0)):
         note.edit(text="four")
     with mapper.saving():
         later = [mapper.to_stored_event(e) for e in note.collect_events()]
@@ -159,7 +154,7 @@ def test_the_mapper_seals_pending_events_in_one_save_and_stores_library_bytes() 
 
 def test_an_unlinked_event_is_refused_rather_than_stored_with_a_broken_link() -> None:
     mapper = LedgerMapper(transcoder=FAST)
-    with acting(envelope()):
+    with acting(envelope(T0)):
         note = Note(text="one")
         note.edit(text="two")
     first, second = note.collect_events()
@@ -171,12 +166,12 @@ def test_an_unlinked_event_is_refused_rather_than_stored_with_a_broken_link() ->
 
 def test_events_collected_from_one_aggregate_in_two_turns_of_a_save_still_chain() -> None:
     mapper = LedgerMapper(transcoder=FAST)
-    with acting(envelope()):
+    with acting(envelope(T0)):
         note = Note(text="one")
     with mapper.saving() as heads:
         stored = [mapper.to_stored_event(e) for e in note.collect_events()]
     note.chain_head = heads[note.id][1]
-    with acting(envelope()):
+    with acting(envelope(T0)):
         note.edit(text="two")
         first_turn = note.collect_events()  # as a policy collects, then triggers again
         note.edit(text="three")  # nothing pending: it takes the stale chain head

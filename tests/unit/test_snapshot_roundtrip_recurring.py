@@ -14,28 +14,21 @@ from uuid import uuid4
 import pytest
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
-    DatetimeAsISO,
-    DecimalAsStr,
-    JSONTranscoder,
     Mapper,
-    UUIDAsHex,
 )
 
 from payledger.domain.balance import Balance, WithdrawalStatus
 from payledger.domain.installments import InstallmentPlan, InstallmentState, PlanStatus
 from payledger.domain.subscription import Subscription, SubscriptionStatus
 from tests.unit.test_balance import Story as BalanceStory
+from tests.unit.test_fastjson import LIBRARY
 from tests.unit.test_installments import PlanStory
 from tests.unit.test_subscription import Story as SubscriptionStory
 
 
 @pytest.fixture
 def mapper() -> Mapper[Any]:
-    transcoder = JSONTranscoder()
-    transcoder.register(UUIDAsHex())
-    transcoder.register(DecimalAsStr())
-    transcoder.register(DatetimeAsISO())
-    return Mapper(transcoder=transcoder)
+    return Mapper(transcoder=LIBRARY)
 
 
 def round_trip(mapper: Mapper[Any], aggregate: Any) -> Any:

@@ -15,11 +15,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.domain import CanMutateAggregate, Snapshot
 from eventsourcing.persistence import (
-    DatetimeAsISO,
-    DecimalAsStr,
-    JSONTranscoder,
     Mapper,
-    UUIDAsHex,
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -33,6 +29,7 @@ from payledger.domain.product import CoproductionStatus, Product, ProductStatus
 from payledger.domain.refund import Refund, RefundStatus
 from payledger.domain.splits import SplitRules
 from tests.factories import CUSTOMER, SPLIT
+from tests.unit.test_fastjson import LIBRARY
 from tests.unit.test_invoice import ACCOUNT, DAY, MINUTE, T0, envelope
 
 AGGREGATES: tuple[type[LedgerAggregate], ...] = (
@@ -53,10 +50,7 @@ class Clock:
 
 
 def mapper() -> Mapper[UUID]:
-    transcoder = JSONTranscoder()
-    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
-        transcoder.register(transcoding)
-    return Mapper(transcoder=transcoder)
+    return Mapper(transcoder=LIBRARY)
 
 
 def invoice(do: Clock) -> Invoice:
