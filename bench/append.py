@@ -234,7 +234,8 @@ class LedgerPath:
 
     def __init__(self, url: str) -> None:
         self.ledger = Ledger(Settings(store_url=url), clock=SimulatedClock(START))
-        self.checkout = Actor.preset("checkout", id="checkout-svc", account="acct-1")
+        self.checkout = Actor.platform("checkout", id="checkout-svc", account="acct-1")
+        self.gateway = Actor.platform("gateway", id="gateway-svc", account="acct-1")
         self.build_seconds = 0.0
 
     def commands(self, sales: int) -> list[tuple[Actor, c.Command]]:
@@ -243,16 +244,17 @@ class LedgerPath:
         for k in range(sales):
             invoice_id = uuid.uuid4()
             key = invoice_id.hex
-            steps += [(self.checkout, command) for command in (
-                c.CreateInvoice(invoice_id=invoice_id,
-                                items=tuple(c.Item(**item) for item in ITEMS),
-                                customer=Customer.parse(**CUSTOMER), currency="BRL",
-                                method="card", split=SplitRules.model_validate(SPLIT),
-                                idempotency_key=f"{key}-create"),
-                c.RequestCharge(invoice_id=invoice_id, idempotency_key=f"{key}-charge"),
-                c.ApproveCard(invoice_id=invoice_id, authorization_code=f"AUTH{k:06d}",
-                              idempotency_key=f"{key}-approve"),
-            )]
+            steps += [
+                (self.checkout, c.CreateInvoice(
+                    invoice_id=invoice_id, items=tuple(c.Item(**item) for item in ITEMS),
+                    customer=Customer.parse(**CUSTOMER), currency="BRL", method="card",
+                    split=SplitRules.model_validate(SPLIT), idempotency_key=f"{key}-create")),
+                (self.checkout, c.RequestCharge(invoice_id=invoice_id,
+                                                idempotency_key=f"{key}-charge")),
+                (self.gateway, c.ApproveCard(invoice_id=invoice_id,
+                                             authorization_code=f"AUTH{k:06d}",
+                                             idempotency_key=f"{key}-approve")),
+            ]
         self.build_seconds = time.perf_counter() - started
         return steps
 

@@ -38,7 +38,8 @@ ITEMS = (c.Item(product_id="course-1", unit_price=9_700),)
 def fill(ledger: Ledger, open_items: int, due: int) -> None:
     """`open_items` issued Pix invoices; the first `due` expire within the hour. Made
     through the commands, `BATCH` sales per `execute_many` (one transaction each)."""
-    checkout = Actor.preset("checkout", id="checkout-svc", account="acct-1")
+    checkout = Actor.platform("checkout", id="checkout-svc", account="acct-1")
+    gateway = Actor.platform("gateway", id="gateway-svc", account="acct-1")
     for start in range(0, open_items, BATCH):
         steps: list[tuple[Actor, c.Command]] = []
         for n in range(start, min(start + BATCH, open_items)):
@@ -46,7 +47,7 @@ def fill(ledger: Ledger, open_items: int, due: int) -> None:
             expires_in = timedelta(hours=1) if n < due else timedelta(days=29)
             steps += [(checkout, c.CreateInvoice(
                 invoice_id=invoice_id, items=ITEMS, customer=CUSTOMER, currency="BRL",
-                method="pix", split=RULES)), (checkout, c.IssuePix(
+                method="pix", split=RULES)), (gateway, c.IssuePix(
                 invoice_id=invoice_id, txid=uuid4().hex,
                 expires_in_seconds=int(expires_in.total_seconds())))]
         ledger.execute_many(steps)

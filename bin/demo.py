@@ -17,7 +17,7 @@ from payledger.domain.money import format_minor
 from payledger.domain.time import SimulatedClock, aware
 from payledger.ledger import Ledger
 from payledger.settings import Settings
-from payledger.settlement import Settlement, open_settlement
+from payledger.settlement import Settlement, open_settlement, reset_settlement
 from payledger.simulation import (
     START,
     Mix,
@@ -111,11 +111,23 @@ def _summary(ledger: Ledger, settlement: Settlement, report: Report,
         moved.add_row(name, format_minor(cents, 2))
     console.print(moved)
     _balances(settlement)
+    _principals(report)
     if report.refused:
         refused = Table("command: error", "count", title="Refused commands")
         for name, count in report.refused.most_common():
             refused.add_row(name, f"{count:,}")
         console.print(refused)
+
+
+def _principals(report: Report) -> None:
+    """Which principal did what: the platform's checkout, gateway and operators, the
+    accounts' owners and collaborators, and the scheduler's timed steps."""
+    table = Table("kind", "role", "commands", title="Who did what")
+    counts = {**report.by_principal, "platform:scheduler": report.timed_steps}
+    for name, count in sorted(counts.items()):
+        kind, role = name.split(":", 1)
+        table.add_row(kind, role, f"{count:,}")
+    console.print(table)
 
 
 def _balances(settlement: Settlement) -> None:
@@ -124,7 +136,9 @@ def _balances(settlement: Settlement) -> None:
     held = 0
     for balance in balances(settlement):
         held += balance.holding + balance.withdrawn
-        table.add_row(balance.party, *(format_minor(cents, 2) for cents in (
+        party = (f"{balance.party} (of {balance.selling_account})" if balance.platform
+                 else balance.party)
+        table.add_row(party, *(format_minor(cents, 2) for cents in (
             balance.pending, balance.available, balance.reserved, balance.disputed,
             balance.in_flight, balance.withdrawn)))
     console.print(table)
@@ -170,6 +184,20 @@ def run_tick(store: str | None, as_of: str) -> None:
                       f"in {report.rounds} rounds, {len(report.refused)} refused")
         for timer, reason in report.refused:
             console.print(f"  refused {timer.action} of {timer.aggregate_id}: {reason}")
+
+
+def run_settlement_reset(store: str | None) -> None:
+    report = reset_settlement(Settings.from_env(store_url=store))
+    console.print(f"settlement store moved to {report.moved_to}; caught up again from the "
+                  f"ledger's log: {report.processed:,} invoice events")
+    if not report.dropped:
+        console.print("nothing else was held by the old store")
+        return
+    table = Table("dropped", "party", "old account", "at", "detail",
+                  title="Held only by the old store: enter again as the party")
+    for item in report.dropped:
+        table.add_row(item.what, item.party, item.account, item.at, item.detail)
+    console.print(table)
 
 
 def verify_chain(store: str | None, aggregate_id: str) -> None:

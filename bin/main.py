@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from payledger.cli.demo import run_demo, run_tick, verify_chain
+from payledger.cli.demo import run_demo, run_settlement_reset, run_tick, verify_chain
 from payledger.domain.errors import PayLedgerError
 
 store_option = click.option(
@@ -48,6 +48,20 @@ def verify(store: str | None, aggregate_id: str) -> None:
 def tick(store: str | None, as_of: str) -> None:
     """Apply every time-driven transition due by an instant (expiries, abandonment, ...)."""
     run_tick(store, as_of)
+
+
+@cli.group()
+def settlement() -> None:
+    """The settlement's store, which holds the balances."""
+
+
+@settlement.command("reset")
+@store_option
+def settlement_reset(store: str | None) -> None:
+    """Move a settlement store written before each party had its own wallet aside, catch
+    up again from the Ledger's log, and list the bank accounts, withdrawals and
+    adjustments only the old store held."""
+    run_settlement_reset(store)
 
 
 def main(argv: list[str] | None = None) -> int:

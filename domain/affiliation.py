@@ -23,6 +23,7 @@ from eventsourcing.domain import event
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import ValidationError
 from payledger.domain.money import BPS_WHOLE
+from payledger.domain.permissions import Permission
 
 NAMESPACE = UUID("c2a9e6d1-8b4f-4f7a-b0e3-6d15f2c7a948")
 
@@ -42,6 +43,7 @@ CommissionPeriod = TypedDict(
 class Affiliation(LedgerAggregate):
     TOPIC = "payledger:Affiliation"
     KIND = "Affiliation"
+    READ = Permission.VIEW_PRODUCTS
 
     @staticmethod
     def create_id(account: str, product_id: str, affiliate: str) -> UUID:

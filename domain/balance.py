@@ -1,5 +1,11 @@
-"""Balance: what one party (producer, coproducer, affiliate, the platform) holds in one
-currency for one account (DESIGN.md §3, docs/money.md).
+"""Balance: what one party holds in one currency (DESIGN.md §3, docs/money.md).
+
+A party is an account, and its balance (its wallet) belongs to it: one per currency,
+whatever its role in each sale, so a coproducer or an affiliate holds what it earned
+from every producer in one wallet, and only its own principals withdraw from it. The
+platform (party `platform`, account `platform`) has one balance per selling account
+and currency, so no single aggregate takes every sale. Each movement records the
+account of the sale it came from and the party's role in it.
 
 Money sits in four places, and moves only between them, except where it enters
 (a credit, a positive adjustment) or leaves (a debit, a negative adjustment, a paid
@@ -34,6 +40,7 @@ from payledger.domain.envelope import (
 )
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import bps_of
+from payledger.domain.permissions import PLATFORM_PARTY, Permission
 from payledger.domain.time import local_date
 
 NAMESPACE = UUID("0b6c7f1e-2f0d-4a57-9a5e-3c1d7e8b9f21")
@@ -73,22 +80,40 @@ class Withdrawal(TypedDict):
     status: WithdrawalStatus
 
 
+class Source(TypedDict):
+    """Where a movement of a sale's money comes from: the selling account, and the
+    party's role in that sale (a partner sees the invoice ids, never the buyers)."""
+
+    source_account: str
+    role: str
+
+
 class Balance(LedgerAggregate):
     TOPIC = "payledger:Balance"
     KIND = "Balance"
+    READ = Permission.FINANCIAL_REPORTS
 
     @staticmethod
-    def create_id(account: str, party: str, currency: str) -> UUID:
-        return uuid5(NAMESPACE, f"{account}\n{party}\n{currency}")
+    def create_id(party: str, currency: str, selling_account: str | None = None) -> UUID:
+        """A party's wallet in `currency`; the platform's balance of `selling_account`."""
+        if party != PLATFORM_PARTY:
+            return uuid5(NAMESPACE, f"wallet\n{party}\n{currency}")
+        if not selling_account:
+            raise ValidationError("selling_account", "the platform has one balance per "
+                                                     "selling account: name it")
+        return uuid5(NAMESPACE, f"platform\n{selling_account}\n{currency}")
 
     @classmethod
-    def open(cls, party: str, currency: str, *, platform: bool,
-             reserve_interval: timedelta) -> Balance:
-        """A new balance of the command's account; the platform's holds no reserve."""
+    def open(cls, party: str, currency: str, *, reserve_interval: timedelta,
+             selling_account: str | None = None) -> Balance:
+        """A new balance, opened in its party's own envelope (its account is the
+        party's); the platform's holds no reserve."""
         envelope = current_envelope()
+        platform = party == PLATFORM_PARTY
         return cls(
-            id=cls.create_id(envelope.account, party, currency), party=party,
+            id=cls.create_id(party, currency, selling_account), party=party,
             currency=currency, platform=platform,
+            selling_account=selling_account if platform else None,
             next_recompute_at=None if platform else envelope.at + reserve_interval,
         )
 
@@ -97,16 +122,18 @@ class Balance(LedgerAggregate):
         party: str
         currency: str
         platform: bool
+        selling_account: str | None
         next_recompute_at: datetime | None
 
     @event(Opened)
     def __init__(
         self, id: UUID, party: str, currency: str, platform: bool,
-        next_recompute_at: datetime | None,
+        selling_account: str | None, next_recompute_at: datetime | None,
     ) -> None:
         self.party = party
         self.currency = currency
         self.platform = platform
+        self.selling_account = selling_account
         self.next_recompute_at = next_recompute_at
         self.receivables: dict[str, Receivable] = {}  # by invoice id
         self.holds: dict[str, Hold] = {}  # by invoice id
@@ -166,14 +193,14 @@ class Balance(LedgerAggregate):
     # -- money in and out of sales -------------------------------------------------
 
     def credit(self, invoice_id: UUID, amount: int, available_on: datetime,
-               paid_at: datetime, timezone: str) -> None:
+               paid_at: datetime, timezone: str, source: Source) -> None:
         """A party's share of a paid sale, receivable on `available_on`."""
         if amount < 1:
             raise ValidationError("amount", "a credit is at least one minor unit")
         if str(invoice_id) in self.receivables or str(invoice_id) in self.holds:
             raise self.refuse("credit a sale", f"invoice {invoice_id} is already credited")
         self._credited(invoice_id=invoice_id, amount=amount, available_on=available_on,
-                       paid_on=local_date(paid_at, timezone).isoformat())
+                       paid_on=local_date(paid_at, timezone).isoformat(), **source)
 
     class Credited(LedgerEvent):
         TOPIC = "payledger:Balance.Credited"
@@ -181,10 +208,12 @@ class Balance(LedgerAggregate):
         amount: int
         available_on: datetime
         paid_on: str
+        source_account: str
+        role: str
 
     @event(Credited)
     def _credited(self, invoice_id: UUID, amount: int, available_on: datetime,
-                  paid_on: str) -> None:
+                  paid_on: str, source_account: str, role: str) -> None:
         self.receivables[str(invoice_id)] = {"amount": amount, "available_on": available_on}
         self.pending += amount
         self.credits_by_day[paid_on] = self.credits_by_day.get(paid_on, 0) + amount
@@ -211,7 +240,8 @@ class Balance(LedgerAggregate):
         self.pending -= amount
         self.available += amount
 
-    def debit(self, invoice_id: UUID, amount: int, cause: str, reference: str) -> None:
+    def debit(self, invoice_id: UUID, amount: int, cause: str, reference: str,
+              source: Source) -> None:
         """A refund's or a chargeback's share: off the sale's hold, then its receivable,
         then available, which may go negative (money already withdrawn)."""
         if cause not in CAUSES:
@@ -224,7 +254,7 @@ class Balance(LedgerAggregate):
         from_pending = min(amount - from_disputed, self._receivable(key))
         self._debited(invoice_id=invoice_id, amount=amount, cause=cause, reference=reference,
                       from_disputed=from_disputed, from_pending=from_pending,
-                      from_available=amount - from_disputed - from_pending)
+                      from_available=amount - from_disputed - from_pending, **source)
 
     class Debited(LedgerEvent):
         TOPIC = "payledger:Balance.Debited"
@@ -235,10 +265,13 @@ class Balance(LedgerAggregate):
         from_disputed: int
         from_pending: int
         from_available: int
+        source_account: str
+        role: str
 
     @event(Debited)
     def _debited(self, invoice_id: UUID, amount: int, cause: str, reference: str,
-                 from_disputed: int, from_pending: int, from_available: int) -> None:
+                 from_disputed: int, from_pending: int, from_available: int,
+                 source_account: str, role: str) -> None:
         key = str(invoice_id)
         if from_disputed:
             hold = self.holds.pop(key)
@@ -252,7 +285,7 @@ class Balance(LedgerAggregate):
             self._take_receivable(key, from_pending)
         self.available -= from_available
 
-    def withhold(self, invoice_id: UUID, amount: int) -> None:
+    def withhold(self, invoice_id: UUID, amount: int, source: Source) -> None:
         """A dispute opened: the party's stake in the sale is withheld, from its
         receivable first, then from what is available (never below zero)."""
         key = str(invoice_id)
@@ -262,16 +295,19 @@ class Balance(LedgerAggregate):
         from_available = min(amount - from_pending, max(self.available, 0))
         if from_pending + from_available:
             self._withheld(invoice_id=invoice_id, from_pending=from_pending,
-                           from_available=from_available)
+                           from_available=from_available, **source)
 
     class Withheld(LedgerEvent):
         TOPIC = "payledger:Balance.Withheld"
         invoice_id: UUID
         from_pending: int
         from_available: int
+        source_account: str
+        role: str
 
     @event(Withheld)
-    def _withheld(self, invoice_id: UUID, from_pending: int, from_available: int) -> None:
+    def _withheld(self, invoice_id: UUID, from_pending: int, from_available: int,
+                  source_account: str, role: str) -> None:
         key = str(invoice_id)
         receivable = self.receivables.get(key)
         self.holds[key] = {"pending": from_pending, "available": from_available,
@@ -281,22 +317,25 @@ class Balance(LedgerAggregate):
         self.available -= from_available
         self.disputed += from_pending + from_available
 
-    def reinstate(self, invoice_id: UUID) -> None:
+    def reinstate(self, invoice_id: UUID, source: Source) -> None:
         """A dispute won, or what a lost one did not take: the hold goes back where it
         came from (the receivable keeps its release date). Nothing held, nothing done."""
         hold = self.holds.get(str(invoice_id))
         if hold is not None:
             self._reinstated(invoice_id=invoice_id, to_pending=hold["pending"],
-                             to_available=hold["available"])
+                             to_available=hold["available"], **source)
 
     class Reinstated(LedgerEvent):
         TOPIC = "payledger:Balance.Reinstated"
         invoice_id: UUID
         to_pending: int
         to_available: int
+        source_account: str
+        role: str
 
     @event(Reinstated)
-    def _reinstated(self, invoice_id: UUID, to_pending: int, to_available: int) -> None:
+    def _reinstated(self, invoice_id: UUID, to_pending: int, to_available: int,
+                    source_account: str, role: str) -> None:
         hold = self.holds.pop(str(invoice_id))
         if to_pending:
             receivable = self.receivables.get(str(invoice_id))

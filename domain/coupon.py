@@ -23,6 +23,7 @@ from eventsourcing.domain import event
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import BPS_WHOLE, bps_of, currency_code
+from payledger.domain.permissions import Permission
 
 NAMESPACE = UUID("0b7e2f52-3f4d-4c59-a7a1-5f8c4f0d2c61")
 KINDS = ("percent", "fixed")
@@ -45,6 +46,7 @@ def normalize_code(code: str) -> str:
 class Coupon(LedgerAggregate):
     TOPIC = "payledger:Coupon"
     KIND = "Coupon"
+    READ = Permission.VIEW_PRODUCTS
 
     @staticmethod
     def create_id(account: str, code: str) -> UUID:

@@ -42,23 +42,29 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
 
 from payledger.domain.errors import InvalidTransition, PayLedgerError
+from payledger.domain.permissions import Permission
 from payledger.domain.time import aware
 
 ENVELOPE_FIELDS = (
-    "account", "at", "actor", "correlation_id", "causation_id", "command_id",
-    "prev_hash", "hash",
+    "account", "at", "actor", "actor_kind", "actor_role", "correlation_id", "causation_id",
+    "command_id", "prev_hash", "hash",
 )
+LEGACY_KIND = "legacy"
+"""The principal kind of an event stored before kinds were recorded (class_version 1)."""
 
 
 @dataclass(frozen=True)
 class Envelope:
-    """Who did what for which account, at which business instant, and why."""
+    """Who did what for which account, at which business instant, and why.
+
+    `actor_kind` is the principal's kind (`account` or `platform`), `actor_role` its
+    platform role or account profile (`payledger.domain.permissions.Actor`)."""
 
     account: str
     at: datetime
@@ -66,6 +72,8 @@ class Envelope:
     correlation_id: UUID
     causation_id: UUID | None
     command_id: UUID
+    actor_kind: str
+    actor_role: str
 
     def __post_init__(self) -> None:
         aware(self.at, "at")  # a naive instant is refused here, before any event takes it
@@ -97,16 +105,28 @@ def _from_envelope(name: str) -> Any:
 
 
 class LedgerEvent(AggregateEvent):
-    """Every payledger event: the library's aggregate event plus the envelope."""
+    """Every payledger event: the library's aggregate event plus the envelope.
+
+    Version 2 records the principal's kind and role; a version-1 event (stored
+    before) reads as kind `legacy` with no role, through the library's upcasting."""
+
+    class_version = 2
 
     account: str = _from_envelope("account")
     at: datetime = _from_envelope("at")
     actor: str = _from_envelope("actor")
+    actor_kind: str = _from_envelope("actor_kind")
+    actor_role: str = _from_envelope("actor_role")
     correlation_id: UUID = _from_envelope("correlation_id")
     causation_id: UUID | None = _from_envelope("causation_id")
     command_id: UUID = _from_envelope("command_id")
     prev_hash: str = field(default="", kw_only=True)
     hash: str = field(default="", kw_only=True)
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["actor_kind"] = LEGACY_KIND
+        state["actor_role"] = ""
 
     def mutate(self, aggregate: Any) -> Any:
         # Bodies read `updated_at` as the instant of the event being applied.
@@ -149,6 +169,8 @@ class LedgerAggregate(BaseAggregate[UUID]):
     """Base of every payledger aggregate: envelope on each event, account and chain head."""
 
     KIND = "Aggregate"
+    READ: ClassVar[Permission] = Permission.SEARCH_PURCHASES
+    """What an account principal needs to read one (`CommandApplication.get`)."""
     account: str
     chain_head: str
     created_at: datetime

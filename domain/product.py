@@ -25,6 +25,7 @@ from eventsourcing.domain import event
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import BPS_WHOLE
+from payledger.domain.permissions import Permission
 from payledger.domain.splits import Share, SplitRules
 
 NAMESPACE = UUID("7d4b8f0e-2a61-4e35-9c0f-3b6e1a9d5f27")
@@ -60,6 +61,7 @@ class Coproduction(TypedDict):
 class Product(LedgerAggregate):
     TOPIC = "payledger:Product"
     KIND = "Product"
+    READ = Permission.VIEW_PRODUCTS
 
     @staticmethod
     def create_id(account: str, product_id: str) -> UUID:
@@ -67,18 +69,15 @@ class Product(LedgerAggregate):
 
     @classmethod
     def register(
-        cls, account: str, product_id: str, name: str, producer: str | None,
-        affiliate_commission_bps: int | None,
+        cls, account: str, product_id: str, name: str, affiliate_commission_bps: int | None,
     ) -> Product:
-        """Check the values, then register the product; the producer defaults to the account."""
-        producer = account if producer is None else producer
-        if producer == PLATFORM:
-            raise ValidationError("producer", f"{PLATFORM!r} is the platform's own party")
+        """Check the values, then register the product; its producer party is the
+        account that registers it (no account names another's wallet)."""
         if affiliate_commission_bps is not None and not 1 <= affiliate_commission_bps <= BPS_WHOLE:
             raise ValidationError("affiliate_commission_bps",
                                   f"must be 1 to {BPS_WHOLE} basis points, or none")
         return cls(id=cls.create_id(account, product_id), product_id=product_id, name=name,
-                   producer=producer, affiliate_commission_bps=affiliate_commission_bps)
+                   producer=account, affiliate_commission_bps=affiliate_commission_bps)
 
     class Registered(LedgerCreated):
         TOPIC = "payledger:Product.Registered"

@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
+from payledger.domain.permissions import Actor, Kind
 
 
 class RefundStatus(StrEnum):
@@ -145,3 +146,11 @@ class Refund(LedgerAggregate):
         self.status = RefundStatus.FAILED
         self.reason = reason
 
+
+def requester(actor: Actor) -> str:
+    """Who asks for a refund, from the principal that asks: the buyer through the
+    platform's checkout, the producer as its account's owner, support otherwise. It
+    decides the warranty check, so no caller names it."""
+    if actor.kind is Kind.PLATFORM:
+        return "buyer" if actor.role == "checkout" else "support"
+    return "producer" if actor.role == "owner" else "support"

@@ -38,7 +38,7 @@ from payledger.domain.errors import (
     ValidationError,
 )
 from payledger.domain.idempotency import IdempotencyRecord
-from payledger.domain.permissions import Actor
+from payledger.domain.permissions import Actor, Permission
 from payledger.domain.time import Clock, SystemClock, aware
 from payledger.settings import Settings
 from payledger.wiring import ApplicationWiring, Handler, OutcomeHook
@@ -131,8 +131,16 @@ class CommandApplication(Application[UUID]):
         handler = self.wiring.handlers.get(type(command))
         if handler is None:
             raise ValidationError("command", f"{name} is not a command of {self.name}")
-        actor.require(command.permission, name)
+        self.authorize(actor, command)
         return _Prepared(actor, command, handler, self._envelope(actor, command))
+
+    @staticmethod
+    def authorize(actor: Actor, command: Command) -> None:
+        """Refuses (`Forbidden`) a principal the command does not allow: its kind, its
+        permission, and what the command asks of it (an account principal never passes
+        a correlation id, ...). What a command touches is checked as it runs."""
+        actor.require_allowed(command.allowed, type(command).__name__)
+        command.authorize(actor)
 
     def _attempt(
         self, batch: list[_Prepared], repeated: dict[int, Receipt], lost: int
@@ -188,6 +196,8 @@ class CommandApplication(Application[UUID]):
             account=actor.account,
             at=aware(command.at or self.clock.now(), "at"),
             actor=actor.id,
+            actor_kind=actor.kind.value,
+            actor_role=actor.role,
             correlation_id=command.correlation_id or command_id,
             causation_id=command.causation_id,
             command_id=command_id,
@@ -252,10 +262,16 @@ class CommandApplication(Application[UUID]):
     def load(self, kind: type[A], aggregate_id: UUID) -> A:
         return load(self, kind, aggregate_id)
 
-    def get(self, actor: Actor, kind: type[A], aggregate_id: UUID) -> A:
-        """An aggregate of the actor's account, as it stands now."""
+    def get(self, actor: Actor, kind: type[A], aggregate_id: UUID, *,
+            permission: Permission | None = None) -> A:
+        """An aggregate of the actor's account, as it stands now. An account principal
+        needs the aggregate's read permission (`kind.READ`) or the one a query names;
+        another account's aggregate is NotFound, as one that does not exist."""
+        if not actor.is_platform:
+            actor.require(permission or kind.READ, f"read {kind.KIND}")
         found = load(self, kind, aggregate_id)
-        actor.require_account(found.account, f"read {kind.KIND}")
+        if found.account != actor.account:
+            raise NotFound(kind.KIND, aggregate_id)
         return found
 
     def stored_events(self, aggregate_id: UUID) -> Iterator[Any]:

@@ -60,4 +60,5 @@ def whatsapp_link(plan: InstallmentPlan) -> str:
 def recovery_link(ledger: Ledger, actor: Actor, plan_id: UUID) -> str:
     """The WhatsApp recovery link of an overdue plan of the actor's account."""
     actor.require(Permission.PURCHASE_RECOVERY_REPORT, "get a recovery link")
-    return whatsapp_link(ledger.get(actor, InstallmentPlan, plan_id))
+    return whatsapp_link(ledger.get(actor, InstallmentPlan, plan_id,
+                                    permission=Permission.PURCHASE_RECOVERY_REPORT))

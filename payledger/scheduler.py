@@ -25,9 +25,12 @@ from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.domain import commands as c
 from payledger.domain.envelope import LedgerEvent
 from payledger.domain.errors import PayLedgerError
-from payledger.domain.permissions import Actor, Permission
+from payledger.domain.permissions import Actor
 from payledger.domain.time import TimePolicy, aware
 from payledger.wiring import StepCommand
+
+SCHEDULER = "payledger-tick"
+"""The id of the scheduler's platform principal, on every timed step's events."""
 
 
 class App(Protocol):
@@ -146,6 +149,5 @@ class Scheduler:
 
     def _step(self, timer: Due) -> tuple[Actor, c.Command]:
         step = self.timed[timer.kind][timer.action]
-        actor = Actor(id="payledger-tick", account=timer.account,
-                      permissions=frozenset(Permission))
+        actor = Actor.platform("scheduler", id=SCHEDULER, account=timer.account)
         return actor, step(timer.aggregate_id, timer.due_at)

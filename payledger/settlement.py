@@ -34,11 +34,11 @@ from payledger import bootstrap
 from payledger.adapters.store import Store
 from payledger.adapters.timer_index import TimerIndex
 from payledger.commanding import CommandApplication, follow_heads
-from payledger.domain.balance import Balance
+from payledger.domain.balance import Balance, Source
 from payledger.domain.envelope import Envelope, LedgerAggregate, acting, current_envelope
-from payledger.domain.errors import Conflict, PayLedgerError
+from payledger.domain.errors import Conflict, NotFound, PayLedgerError, ValidationError
 from payledger.domain.invoice import Invoice
-from payledger.domain.permissions import Actor
+from payledger.domain.permissions import Actor, Kind, Permission
 from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
 from payledger.domain.splits import SplitLine
 from payledger.domain.time import Clock, TimePolicy, aware
@@ -46,6 +46,15 @@ from payledger.handlers.balance import reserve_interval
 from payledger.ledger import Ledger
 from payledger.scheduler import Scheduler, TickReport
 from payledger.settings import Settings
+from payledger.settlement_store import (
+    ResetReport,
+    dropped,
+    move_aside,
+    outdated,
+    refuse_outdated,
+    stamp,
+)
+from payledger.work import load
 
 LEDGER = Ledger.name
 ACTOR = "settlement"
@@ -76,7 +85,9 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
     pull_section_size = 500
 
     def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
-                 ledger: Ledger | None = None) -> None:
+                 ledger: Ledger | None = None, check_store: bool = True) -> None:
+        """`check_store`: refuse a store written before each party had its own wallet
+        (`payledger.settlement_store`); only the reset reads one."""
         settings = settings or Settings.from_env()
         self._loaded: dict[UUID, Balance] = {}  # one object per balance per event
         self._scheduler: Scheduler | None = None
@@ -86,6 +97,9 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             super().__init__(settings, settlement_store(settings.store),
                              bootstrap.application_wiring("settlement"),
                              clock=clock or self.ledger.clock)
+            if check_store:
+                refuse_outdated(self.recorder, self.mapper.transcoder.decode,
+                                settlement_store(settings.store))
         except BaseException:
             self._close_ledger()
             raise
@@ -213,9 +227,9 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         with self._acting(event):
             for split in event.splits:
                 if split["amount"] > 0:
-                    balance = self._balance(split["party"], sale.currency, split["role"])
-                    balance.credit(event.originator_id, split["amount"], available_on,
-                                   event.paid_at, tz)
+                    with self._wallet(split["party"], sale.currency) as balance:
+                        balance.credit(event.originator_id, split["amount"], available_on,
+                                       event.paid_at, tz, _source(event, split))
                     processing_event.collect_events(balance)
 
     @policy.register(Invoice.Refunded)
@@ -237,19 +251,17 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         with self._acting(event):
             for split in sale.splits:
                 if left[split["party"]] > 0:
-                    balance = self._balance(split["party"], sale.currency, split["role"])
-                    balance.withhold(event.originator_id, left[split["party"]])
+                    with self._wallet(split["party"], sale.currency) as balance:
+                        balance.withhold(event.originator_id, left[split["party"]],
+                                         _source(event, split))
                     processing_event.collect_events(balance)
 
     @policy.register(Invoice.DisputeWon)
     def _dispute_won(
         self, event: Invoice.DisputeWon, processing_event: ProcessingEvent[UUID]
     ) -> None:
-        sale = self._sale(event)
         with self._acting(event):
-            for balance in self._existing(sale):
-                balance.reinstate(event.originator_id)
-                processing_event.collect_events(balance)
+            self._reinstate(event, self._sale(event), processing_event)
 
     def _money_out(self, event: Any, processing_event: ProcessingEvent[UUID], cause: str,
                    reference: str) -> None:
@@ -259,13 +271,22 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         with self._acting(event):
             for split in sale.splits:
                 if parts[split["party"]] > 0:
-                    balance = self._balance(split["party"], sale.currency, split["role"])
-                    balance.debit(event.originator_id, parts[split["party"]], cause, reference)
+                    with self._wallet(split["party"], sale.currency) as balance:
+                        balance.debit(event.originator_id, parts[split["party"]], cause,
+                                      reference, _source(event, split))
                     processing_event.collect_events(balance)
             if cause == "chargeback":  # the dispute is over: what it held and did not take
-                for balance in self._existing(sale):
-                    balance.reinstate(event.originator_id)
-                    processing_event.collect_events(balance)
+                self._reinstate(event, sale, processing_event)
+
+    def _reinstate(self, event: Any, sale: Sale, processing_event: ProcessingEvent[UUID]) -> None:
+        """What a dispute held of each party's stake goes back (nothing held, nothing done)."""
+        for split in sale.splits:
+            balance_id = self._balance_id(split["party"], sale.currency)
+            if self._find(balance_id) is None:
+                continue
+            with self._wallet(split["party"], sale.currency) as balance:
+                balance.reinstate(event.originator_id, _source(event, split))
+            processing_event.collect_events(balance)
 
     # -- reading the Ledger and the balances ---------------------------------------
 
@@ -295,22 +316,24 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
                 steps.append(past.amount)
         return Sale(currency=currency, method=method, splits=splits, steps=steps)
 
-    def _balance(self, party: str, currency: str, role: str) -> Balance:
-        """The party's balance, opened at its first credit."""
-        found = self._find(Balance.create_id(current_account(), party, currency))
-        if found is not None:
-            return found
-        opened = Balance.open(party, currency, platform=role == "platform",
-                              reserve_interval=reserve_interval(self.settings))
-        self._loaded[opened.id] = opened
-        return opened
+    @contextmanager
+    def _wallet(self, party: str, currency: str) -> Iterator[Balance]:
+        """The party's balance (opened at its first movement), moved in the party's
+        own envelope: a balance event's account is the wallet's. The selling account
+        is the invoice event's (the open envelope's)."""
+        selling_account = current_account()
+        balance_id = self._balance_id(party, currency)
+        with acting(dataclasses.replace(current_envelope(), account=party)):
+            found = self._find(balance_id)
+            if found is None:
+                found = Balance.open(party, currency, selling_account=selling_account,
+                                     reserve_interval=reserve_interval(self.settings))
+                self._loaded[found.id] = found
+            yield found
 
-    def _existing(self, sale: Sale) -> Iterator[Balance]:
-        for split in sale.splits:
-            found = self._find(Balance.create_id(current_account(), split["party"],
-                                                 sale.currency))
-            if found is not None:
-                yield found
+    @staticmethod
+    def _balance_id(party: str, currency: str) -> UUID:
+        return Balance.create_id(party, currency, selling_account=current_account())
 
     def _find(self, balance_id: UUID) -> Balance | None:
         """The balance as this event has it so far (loaded once per event)."""
@@ -336,6 +359,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         replay writes the same."""
         envelope = Envelope(
             account=event.account, at=aware(event.at, "at"), actor=ACTOR,
+            actor_kind=Kind.PLATFORM.value, actor_role="settlement",
             correlation_id=event.correlation_id, causation_id=event.command_id,
             command_id=uuid5(NAMESPACE, f"{event.originator_id}/{event.originator_version}"),
         )
@@ -344,9 +368,24 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
 
     # -- queries -------------------------------------------------------------------
 
-    def balance(self, actor: Actor, party: str, currency: str) -> Balance:
-        """The party's balance in the actor's account (NotFound before its first credit)."""
-        return self.get(actor, Balance, Balance.create_id(actor.account, party, currency))
+    def balance(self, actor: Actor, currency: str, *, party: str | None = None,
+                selling_account: str | None = None) -> Balance:
+        """A balance as it stands (NotFound before its first movement).
+
+        An account principal reads its own wallet (its account is the party) with the
+        financial reports permission; another party's is NotFound, as for one that
+        does not exist. An operator reads any party's (`party`), and the platform's of
+        a selling account."""
+        if actor.is_platform:
+            actor.require(Permission.ADJUST_BALANCES, "read a balance")
+            if party is None:
+                raise ValidationError("party", "an operator names the party it reads")
+            balance_id = Balance.create_id(party, currency, selling_account)
+            return load(self, Balance, balance_id)
+        actor.require(Permission.FINANCIAL_REPORTS, "read a balance")
+        if party not in (None, actor.account):
+            raise NotFound(Balance.KIND, Balance.create_id(party, currency))
+        return self.get(actor, Balance, Balance.create_id(actor.account, currency))
 
     def balances(self) -> Iterator[Balance]:
         """Every balance this store holds, of every account (for audits and tests)."""
@@ -371,6 +410,31 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
 
 def current_account() -> str:
     return current_envelope().account
+
+
+def _source(event: Any, split: SplitLine) -> Source:
+    return {"source_account": event.account, "role": split["role"]}
+
+
+def reset_settlement(settings: Settings, *, clock: Clock | None = None) -> ResetReport:
+    """Move a store written before each party had its own wallet aside, and catch up
+    again from the Ledger's log; report what only the old store held."""
+    old = Settlement(settings, clock=clock, check_store=False)
+    try:
+        decode = old.mapper.transcoder.decode
+        if not outdated(old.recorder, decode):
+            raise ValidationError("store", "the settlement store is current: nothing to reset")
+        lost = dropped(old.recorder, decode)
+    finally:
+        old.close()
+    report = ResetReport(moved_to=move_aside(settings, settlement_store(settings.store),
+                                             stamp()), dropped=lost)
+    new = Settlement(settings, clock=clock)
+    try:
+        report.processed = new.catch_up()
+    finally:
+        new.close()
+    return report
 
 
 def open_settlement(settings: Settings | None = None, *, clock: Clock | None = None,

@@ -46,12 +46,15 @@ class Work:
         self._pending_before: dict[UUID, int] = {}
 
     def get(self, kind: type[A], aggregate_id: UUID) -> A:
-        """Load an aggregate of the actor's account; the same object within one attempt."""
+        """Load an aggregate of the actor's account; the same object within one attempt.
+        Another account's is NotFound, the answer for one that does not exist, so no
+        account learns what another holds."""
         if aggregate_id in self.touched:
             found = self.touched[aggregate_id]
         else:
             found = self.ledger.load(kind, aggregate_id)
-        self.actor.require_account(found.account, self.action)
+        if found.account != self.actor.account:
+            raise NotFound(kind.KIND, aggregate_id)
         assert isinstance(found, kind)
         self._touch(found)
         return found

@@ -89,4 +89,4 @@ def owner() -> Actor:
 
 @pytest.fixture
 def checkout() -> Actor:
-    return Actor.preset("checkout", id="checkout", account="acct-1")
+    return Actor.platform("checkout", id="checkout", account="acct-1")

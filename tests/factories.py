@@ -30,7 +30,6 @@ def create_invoice(method: str = "card", price: int = 10_000, **extra: Any) -> c
 
 def request_refund(invoice_id: UUID, amount: int | None = None, **extra: Any) -> c.RequestRefund:
     fields: dict[str, Any] = {
-        "invoice_id": invoice_id, "amount": amount, "requested_by": "buyer",
-        "justification": "not what I expected",
+        "invoice_id": invoice_id, "amount": amount, "justification": "not what I expected",
     }
     return c.RequestRefund(**{**fields, **extra})

@@ -4,7 +4,7 @@ decided by whoever may approve affiliates."""
 from __future__ import annotations
 
 from payledger.domain.commands.base import Command, Text
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import P, account_only, platform_only
 from payledger.domain.splits import Party
 
 
@@ -14,20 +14,20 @@ class AffiliationCommand(Command):
 
 
 class RequestAffiliation(AffiliationCommand):
-    permission = Permission.RECORD_PARTNER_ACTIONS
+    allowed = platform_only(P.RECORD_PARTNER_ACTIONS)
 
 
 class ApproveAffiliation(AffiliationCommand):
     """Approved at the commission the producer set on the product."""
 
-    permission = Permission.APPROVE_AFFILIATES
+    allowed = account_only(P.APPROVE_AFFILIATES)
 
 
 class RefuseAffiliation(AffiliationCommand):
-    permission = Permission.APPROVE_AFFILIATES
+    allowed = account_only(P.APPROVE_AFFILIATES)
     reason: Text
 
 
 class EndAffiliation(AffiliationCommand):
-    permission = Permission.APPROVE_AFFILIATES
+    allowed = account_only(P.APPROVE_AFFILIATES)
     reason: Text

@@ -2,8 +2,9 @@
 
 They run on the Settlement application (payledger.settlement), whose store holds the
 balances; the Ledger refuses them. A balance is named by its id,
-`Balance.create_id(account, party, currency)`, except in `ChangeBankAccount`, which
-may be the first thing a party does and so names party and currency.
+`Balance.create_id(party, currency)` (a party is an account: its wallet), except in
+`ChangeBankAccount`, which may be the first thing a party does and so names only the
+currency: the wallet is the actor's own.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from payledger.domain.commands.base import Cents, Command, Currency, Text, _in_field
 from payledger.domain.customer import normalize_document
-from payledger.domain.errors import ValidationError
-from payledger.domain.permissions import Permission
+from payledger.domain.errors import Forbidden, ValidationError
+from payledger.domain.permissions import Actor, P, either, platform_only
 from payledger.domain.splits import Party
 
 Document = Annotated[str, AfterValidator(_in_field(normalize_document))]
@@ -43,14 +44,24 @@ class BankAccount(BaseModel):
 
 
 class ChangeBankAccount(Command):
-    """Set or change the account a party's withdrawals go to. The first one names the
-    party's document; later ones must have a holder with that same document."""
+    """Set or change the bank account the withdrawals of the actor's own wallet go to
+    (an operator's: of the platform's balance of `selling_account`). The first one
+    names the party's document; later ones must have a holder with that same document."""
 
-    permission = Permission.CHANGE_BANK_ACCOUNT
+    allowed = either(P.CHANGE_BANK_ACCOUNT, P.MANAGE_PLATFORM_BALANCES)
 
-    party: Party
     currency: Currency
     bank_account: BankAccount
+    selling_account: Party | None = None
+
+    def authorize(self, actor: Actor) -> None:
+        super().authorize(actor)
+        if actor.is_platform and self.selling_account is None:
+            raise ValidationError("selling_account", "an operator names the selling account "
+                                                     "of the platform's balance")
+        if not actor.is_platform and self.selling_account is not None:
+            raise Forbidden(actor.id, "ChangeBankAccount",
+                            "selling_account names a platform balance: operators only")
 
 
 class BalanceCommand(Command):
@@ -58,7 +69,7 @@ class BalanceCommand(Command):
 
 
 class RequestWithdrawal(BalanceCommand):
-    permission = Permission.WITHDRAW
+    allowed = either(P.WITHDRAW, P.MANAGE_PLATFORM_BALANCES)
 
     withdrawal_id: UUID | None = None
     amount: Cents
@@ -73,26 +84,26 @@ class WithdrawalCommand(BalanceCommand):
 class PayWithdrawal(WithdrawalCommand):
     """The host reports the transfer done."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     reference: Text
 
 
 class FailWithdrawal(WithdrawalCommand):
     """The host reports the transfer refused; the money returns to available."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     reason: Text
 
 
 class CancelWithdrawal(WithdrawalCommand):
-    permission = Permission.WITHDRAW
+    allowed = either(P.WITHDRAW, P.MANAGE_PLATFORM_BALANCES)
     reason: Text
 
 
 class AdjustBalance(BalanceCommand):
     """A manual correction of what is available, positive or negative, with a reason."""
 
-    permission = Permission.ADJUST_BALANCES
+    allowed = platform_only(P.ADJUST_BALANCES)
     amount: Annotated[int, Field(ge=-(10**12), le=10**12, strict=True),
                       AfterValidator(_in_field(_nonzero))]
     reason: Text
@@ -101,10 +112,10 @@ class AdjustBalance(BalanceCommand):
 class ReleaseFunds(BalanceCommand):
     """Time-driven: receivables due by the command's instant become available."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RUN_TIMED_STEPS)
 
 
 class RecomputeReserve(BalanceCommand):
     """Time-driven (weekly): the reserve level from the last days' credits."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RUN_TIMED_STEPS)

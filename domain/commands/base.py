@@ -1,13 +1,15 @@
 """The base of every command, and the field types commands share.
 
-Each command names the permission it needs. Constructing one with bad input raises
-`payledger.domain.errors.ValidationError` naming the field (dotted for nested fields),
-never pydantic's own error, so callers handle one hierarchy.
+Each command declares which principal kinds may run it and the permission each kind
+needs (`allowed`), and may refuse a principal for what it asks (`authorize`).
+Constructing one with bad input raises `payledger.domain.errors.ValidationError`
+naming the field (dotted for nested fields), never pydantic's own error, so callers
+handle one hierarchy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
@@ -16,9 +18,9 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from payledger.domain.errors import ValidationError
+from payledger.domain.errors import Forbidden, ValidationError
 from payledger.domain.money import currency_code
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import Actor, Kind, Permission
 from payledger.domain.time import aware
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -52,7 +54,8 @@ class Command(BaseModel):
     """Fields every command may carry besides its own."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    permission: ClassVar[Permission]
+    allowed: ClassVar[Mapping[Kind, Permission]]
+    """The principal kinds that may run it, and the permission each needs."""
 
     at: Instant | None = None
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
@@ -64,6 +67,17 @@ class Command(BaseModel):
             super().__init__(**data)
         except pydantic.ValidationError as error:
             raise from_pydantic(error) from None
+
+    def authorize(self, actor: Actor) -> None:
+        """Refuses what this principal may not ask, beyond `allowed` (its kind and
+        permission were checked before): only a platform principal carries a
+        conversation's ids across services; an account's come from its command."""
+        if actor.is_platform:
+            return
+        for name in ("correlation_id", "causation_id"):
+            if getattr(self, name) is not None:
+                raise Forbidden(actor.id, type(self).__name__,
+                                f"{name} is passed by platform principals only")
 
     def digest_fields(self) -> dict[str, Any]:
         """What makes two commands "the same request" for an idempotency key."""

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field
 
 from payledger.domain.commands.base import Command, Currency, Instant, Text, _in_field
 from payledger.domain.coupon import normalize_code
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import P, account_only
 
 Code = Annotated[str, AfterValidator(_in_field(normalize_code))]
 
@@ -20,7 +20,7 @@ class CreateCoupon(Command):
     no `valid_from`, from the command's instant; no `valid_until`, no end.
     """
 
-    permission = Permission.MANAGE_COUPONS
+    allowed = account_only(P.MANAGE_COUPONS)
 
     code: Code
     kind: Literal["percent", "fixed"]
@@ -33,7 +33,7 @@ class CreateCoupon(Command):
 
 
 class DisableCoupon(Command):
-    permission = Permission.MANAGE_COUPONS
+    allowed = account_only(P.MANAGE_COUPONS)
 
     code: Code
     reason: Text

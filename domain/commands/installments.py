@@ -12,7 +12,7 @@ from payledger.domain.commands.base import Command, Currency, LongText, Text
 from payledger.domain.commands.invoice import Item, Sale
 from payledger.domain.customer import Customer
 from payledger.domain.money import MAX_INSTALLMENTS
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import P, either, platform_only
 
 Number = Annotated[int, Field(ge=1, le=MAX_INSTALLMENTS, strict=True)]
 
@@ -25,7 +25,7 @@ class CreateInstallmentPlan(Sale):
     the sale in the account's timezone.
     """
 
-    permission = Permission.SELL
+    allowed = platform_only(P.SELL)
 
     plan_id: UUID | None = None
     items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=100)]
@@ -45,34 +45,33 @@ class PlanCommand(Command):
 class InvoiceInstallment(PlanCommand):
     """Time-driven: invoice and charge installment `number` (default: the next one due)."""
 
-    permission = Permission.SELL
+    allowed = platform_only(P.RUN_TIMED_STEPS)
     number: Number | None = None
 
 
 class MarkInstallmentOverdue(PlanCommand):
     """Time-driven: installment `number` (default: the earliest due) passed its due day unpaid."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RUN_TIMED_STEPS)
     number: Number | None = None
 
 
 class ReprocessInstallment(PlanCommand):
     """Charge an overdue installment again (a new charge request on its invoice)."""
 
-    permission = Permission.SELL
+    allowed = either(P.MANAGE_SUBSCRIPTIONS, P.SELL)
     number: Number
 
 
 class CancelPlan(PlanCommand):
     """Charge nothing more: scheduled installments canceled, open invoices voided."""
 
-    permission = Permission.SELL
+    allowed = either(P.MANAGE_SUBSCRIPTIONS, P.SELL)
     reason: Text
 
 
 class RefundPlan(PlanCommand):
     """Cancel what is left and request a refund of every paid installment."""
 
-    permission = Permission.REQUEST_REFUNDS
-    requested_by: Literal["buyer", "producer", "support"]
+    allowed = either(P.REQUEST_REFUNDS)
     justification: LongText

@@ -11,7 +11,7 @@ from payledger.domain.commands.base import Cents, Command, Currency, Instant, Te
 from payledger.domain.commands.coupon import Code
 from payledger.domain.customer import Customer
 from payledger.domain.errors import ValidationError
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import P, either, platform_only
 from payledger.domain.splits import Party, SplitRules
 
 
@@ -49,7 +49,7 @@ class CreateInvoice(Sale):
     redeemed in the same transaction and lowers the total.
     """
 
-    permission = Permission.SELL
+    allowed = platform_only(P.SELL)
 
     invoice_id: UUID | None = None
     items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=100)]
@@ -71,34 +71,34 @@ class InvoiceCommand(Command):
 
 
 class ApplyDiscount(InvoiceCommand):
-    permission = Permission.SELL
+    allowed = platform_only(P.SELL)
     amount: Cents
     coupon: Text | None = None
 
 
 class RequestCharge(InvoiceCommand):
-    permission = Permission.SELL
+    allowed = platform_only(P.SELL)
     reason: Text = "checkout"
 
 
 class DeclineCard(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     reason: Text
 
 
 class ApproveCard(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     authorization_code: Text
 
 
 class IssuePix(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     txid: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{26,35}$")]
     expires_in_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = None
 
 
 class IssueBoleto(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     digitable_line: Annotated[str, StringConstraints(pattern=r"^[0-9]{47,48}$")]
     due_at: Instant
 
@@ -106,45 +106,45 @@ class IssueBoleto(InvoiceCommand):
 class RecordPayment(InvoiceCommand):
     """A Pix (end-to-end id) or boleto payment reported by the gateway."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     reference: Text
     paid_at: Instant | None = None
 
 
 class ExpireInvoice(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RUN_TIMED_STEPS)
 
 
 class AbandonCheckout(InvoiceCommand):
-    permission = Permission.SELL
+    allowed = platform_only(P.RUN_TIMED_STEPS)
     window_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = None
 
 
 class VoidInvoice(InvoiceCommand):
-    permission = Permission.SELL
+    allowed = either(P.REQUEST_REFUNDS, P.SELL)
     reason: Text
 
 
 class MarkUncollectible(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     reason: Text
 
 
 class OpenDispute(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     reason: Text
     respond_by: Instant
 
 
 class WinDispute(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
 
 
 class LoseDispute(InvoiceCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
 
 
 class EndWarranty(InvoiceCommand):
-    permission = Permission.SELL
+    allowed = platform_only(P.RUN_TIMED_STEPS)
 
 

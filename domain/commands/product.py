@@ -12,20 +12,20 @@ from typing import Annotated
 from pydantic import Field
 
 from payledger.domain.commands.base import Command, Instant, Text
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import P, account_only, platform_only
 from payledger.domain.splits import Party
 
 Share = Annotated[int, Field(ge=1, le=10_000, strict=True)]
 
 
 class RegisterProduct(Command):
-    """`producer` defaults to the account; no commission means no affiliates yet."""
+    """The producer party is the registering account; no commission means no
+    affiliates yet."""
 
-    permission = Permission.MANAGE_PRODUCTS
+    allowed = account_only(P.MANAGE_PRODUCTS)
 
     product_id: Text
     name: Text
-    producer: Party | None = None
     affiliate_commission_bps: Share | None = None
 
 
@@ -34,31 +34,31 @@ class ProductCommand(Command):
 
 
 class SetAffiliateCommission(ProductCommand):
-    permission = Permission.MANAGE_PRODUCTS
+    allowed = account_only(P.MANAGE_PRODUCTS)
     bps: Share | None
 
 
 class InviteCoproducer(ProductCommand):
     """`starts_at` defaults to the command's instant."""
 
-    permission = Permission.MANAGE_PRODUCTS
+    allowed = account_only(P.MANAGE_PRODUCTS)
     coproducer: Party
     bps: Share
     starts_at: Instant | None = None
 
 
 class AcceptCoproduction(ProductCommand):
-    permission = Permission.RECORD_PARTNER_ACTIONS
+    allowed = platform_only(P.RECORD_PARTNER_ACTIONS)
     coproducer: Party
 
 
 class DeclineCoproduction(ProductCommand):
-    permission = Permission.RECORD_PARTNER_ACTIONS
+    allowed = platform_only(P.RECORD_PARTNER_ACTIONS)
     coproducer: Party
     reason: Text = "declined"
 
 
 class EndCoproduction(ProductCommand):
-    permission = Permission.MANAGE_PRODUCTS
+    allowed = account_only(P.MANAGE_PRODUCTS)
     coproducer: Party
     reason: Text

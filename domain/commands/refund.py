@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
 from payledger.domain.commands.base import Cents, Command, LongText, Text
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import P, account_only, either, platform_only
 
 
 class RequestRefund(Command):
-    permission = Permission.REQUEST_REFUNDS
+    """Who asked (buyer, producer or support) follows from the principal
+    (`payledger.domain.refund.requester`)."""
+
+    allowed = either(P.REQUEST_REFUNDS)
 
     refund_id: UUID | None = None
     invoice_id: UUID
     amount: Cents | None = Field(default=None, description="None refunds all that remains")
-    requested_by: Literal["buyer", "producer", "support"]
     justification: LongText
 
 
@@ -26,28 +27,28 @@ class RefundCommand(Command):
 
 
 class ApproveRefund(RefundCommand):
-    permission = Permission.MANAGE_REFUNDS
+    allowed = account_only(P.MANAGE_REFUNDS)
 
 
 class RejectRefund(RefundCommand):
-    permission = Permission.MANAGE_REFUNDS
+    allowed = account_only(P.MANAGE_REFUNDS)
     reason: Text
 
 
 class WithdrawRefund(RefundCommand):
-    permission = Permission.REQUEST_REFUNDS
+    allowed = either(P.REQUEST_REFUNDS)
     reason: Text
 
 
 class SendRefund(RefundCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     gateway_reference: Text
 
 
 class SucceedRefund(RefundCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
 
 
 class FailRefund(RefundCommand):
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RECORD_PAYMENTS)
     reason: Text

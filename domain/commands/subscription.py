@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from payledger.domain.commands.base import Cents, Command, Currency, Text
 from payledger.domain.commands.invoice import Sale
 from payledger.domain.customer import Customer
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import P, either, platform_only
 
 
 class SubscriptionPlan(BaseModel):
@@ -33,7 +33,7 @@ class SubscriptionPlan(BaseModel):
 
 
 class CreateSubscription(Sale):
-    permission = Permission.SELL
+    allowed = platform_only(P.SELL)
 
     subscription_id: UUID | None = None
     customer: Customer
@@ -49,54 +49,54 @@ class SubscriptionCommand(Command):
 class RenewSubscription(SubscriptionCommand):
     """The period's end: renew, skip a paused period, or end as scheduled (time-driven)."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RUN_TIMED_STEPS)
 
 
 class RetryRenewal(SubscriptionCommand):
     """A new charge request on the open cycle's invoice (time-driven)."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RUN_TIMED_STEPS)
 
 
 class ExpireSubscription(SubscriptionCommand):
     """An incomplete subscription whose first charge was not paid in time (time-driven)."""
 
-    permission = Permission.RECORD_PAYMENTS
+    allowed = platform_only(P.RUN_TIMED_STEPS)
 
 
 class CancelSubscription(SubscriptionCommand):
-    permission = Permission.MANAGE_SUBSCRIPTIONS
+    allowed = either(P.MANAGE_SUBSCRIPTIONS)
     reason: Text
     at_period_end: bool = False
 
 
 class PauseSubscription(SubscriptionCommand):
-    permission = Permission.MANAGE_SUBSCRIPTIONS
+    allowed = either(P.MANAGE_SUBSCRIPTIONS)
 
 
 class ResumeSubscription(SubscriptionCommand):
-    permission = Permission.MANAGE_SUBSCRIPTIONS
+    allowed = either(P.MANAGE_SUBSCRIPTIONS)
 
 
 class ReactivateSubscription(SubscriptionCommand):
     """Active again; with `charge`, a new cycle is invoiced and charged at once."""
 
-    permission = Permission.MANAGE_SUBSCRIPTIONS
+    allowed = either(P.MANAGE_SUBSCRIPTIONS)
     charge: bool = False
 
 
 class SetAutoRenew(SubscriptionCommand):
-    permission = Permission.MANAGE_SUBSCRIPTIONS
+    allowed = either(P.MANAGE_SUBSCRIPTIONS)
     enabled: bool
 
 
 class SwitchPlan(SubscriptionCommand):
     """From the next cycle on; same product and currency."""
 
-    permission = Permission.MANAGE_SUBSCRIPTIONS
+    allowed = either(P.MANAGE_SUBSCRIPTIONS)
     plan: SubscriptionPlan
 
 
 class ChangeChargeDate(SubscriptionCommand):
-    permission = Permission.MANAGE_SUBSCRIPTIONS
+    allowed = either(P.MANAGE_SUBSCRIPTIONS)
     charge_day: Annotated[int, Field(ge=1, le=31, strict=True)]

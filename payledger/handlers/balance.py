@@ -14,7 +14,8 @@ from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
 from payledger.domain.balance import Balance
-from payledger.domain.errors import NotFound
+from payledger.domain.errors import Forbidden, NotFound
+from payledger.domain.permissions import PLATFORM_PARTY
 from payledger.handlers.steps import of, on_one
 from payledger.settings import Settings
 from payledger.wiring import AggregateWiring, Handler
@@ -28,18 +29,31 @@ def reserve_interval(settings: Settings) -> timedelta:
 
 
 def change_bank_account(work: Work, cmd: c.ChangeBankAccount, settings: Settings) -> UUID:
-    balance_id = Balance.create_id(work.actor.account, cmd.party, cmd.currency)
+    """The actor's own wallet's, or (an operator's) the platform's of a selling account."""
+    party = PLATFORM_PARTY if work.actor.is_platform else work.actor.account
+    selling_account = cmd.selling_account if work.actor.is_platform else None
     try:
-        balance = work.get(Balance, balance_id)
+        balance = own_balance(work, Balance.create_id(party, cmd.currency, selling_account))
     except NotFound:  # a party may name its bank account before its first sale
-        balance = work.add(Balance.open(cmd.party, cmd.currency, platform=False,
+        balance = work.add(Balance.open(party, cmd.currency, selling_account=selling_account,
                                         reserve_interval=reserve_interval(settings)))
     balance.change_bank_account(cmd.bank_account.model_dump(mode="json"))
     return balance.id
 
 
+def own_balance(work: Work, balance_id: UUID) -> Balance:
+    """A balance its party moves: an account's own wallet (the account check of
+    `work.get`), or the platform's, which only operators move: a platform principal
+    acting for a party's account never moves that party's money."""
+    balance = work.get(Balance, balance_id)
+    if work.actor.is_platform and not balance.platform:
+        raise Forbidden(work.actor.id, work.action,
+                        f"moves the platform's balances only, not {balance.party!r}'s")
+    return balance
+
+
 def request_withdrawal(work: Work, cmd: c.RequestWithdrawal, _: Settings) -> UUID:
-    balance = work.get(Balance, cmd.balance_id)
+    balance = own_balance(work, cmd.balance_id)
     destination = cmd.bank_account.model_dump(mode="json") if cmd.bank_account else None
     balance.request_withdrawal(cmd.withdrawal_id or uuid4(), cmd.amount, destination)
     return balance.id
@@ -61,9 +75,10 @@ def _failed(balance: Balance, cmd: c.FailWithdrawal, _: Settings) -> None:
     balance.fail_withdrawal(cmd.withdrawal_id, cmd.reason)
 
 
-@on_balance
-def _canceled(balance: Balance, cmd: c.CancelWithdrawal, _: Settings) -> None:
+def _canceled(work: Work, cmd: c.CancelWithdrawal, _: Settings) -> UUID:
+    balance = own_balance(work, cmd.balance_id)
     balance.cancel_withdrawal(cmd.withdrawal_id, cmd.reason)
+    return balance.id
 
 
 @on_balance

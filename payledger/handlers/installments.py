@@ -18,6 +18,7 @@ from payledger.domain.installments import (
     installment_invoice_id,
 )
 from payledger.domain.invoice import Invoice, InvoiceItem
+from payledger.domain.refund import requester
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
 from payledger.handlers.refund import request_refund
@@ -116,11 +117,10 @@ def _refund(work: Work, cmd: c.RefundPlan, settings: Settings) -> UUID:
         if invoice.refundable <= 0:
             continue  # refunds in flight already hold all of it
         refund_id = request_refund(work, c.RequestRefund(
-            invoice_id=invoice.id, requested_by=cmd.requested_by,
-            justification=cmd.justification), settings)
+            invoice_id=invoice.id, justification=cmd.justification), settings)
         refunds.append({"number": number, "refund_id": str(refund_id),
                         "amount": invoice.reserved[str(refund_id)]})
-    plan.request_refunds(refunds, cmd.justification, cmd.requested_by)
+    plan.request_refunds(refunds, cmd.justification, requester(work.actor))
     if plan.open:
         cancel_plan(work, plan, f"refunded: {cmd.justification}")
     return plan.id

@@ -25,8 +25,7 @@ def register_product(work: Work, cmd: c.RegisterProduct, _: Settings) -> UUID:
     account = work.actor.account
     if find(work, Product, Product.create_id(account, cmd.product_id)) is not None:
         raise ValidationError("product_id", f"product {cmd.product_id} is already registered")
-    product = Product.register(account, cmd.product_id, cmd.name, cmd.producer,
-                               cmd.affiliate_commission_bps)
+    product = Product.register(account, cmd.product_id, cmd.name, cmd.affiliate_commission_bps)
     return work.add(product).id
 
 

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
-from payledger.domain.refund import Refund
+from payledger.domain.refund import Refund, requester
 from payledger.handlers.steps import invoice_changed, of, on_one
 from payledger.settings import Settings
 from payledger.wiring import AggregateWiring, Handler
@@ -21,10 +21,11 @@ def request_refund(work: Work, cmd: c.RequestRefund, _: Settings) -> UUID:
     invoice = work.get(Invoice, cmd.invoice_id)
     amount = cmd.amount if cmd.amount is not None else invoice.refundable
     refund_id = cmd.refund_id or uuid4()
-    invoice.reserve_refund(refund_id, amount, cmd.requested_by)
+    requested_by = requester(work.actor)
+    invoice.reserve_refund(refund_id, amount, requested_by)
     refund = Refund(
         id=refund_id, invoice_id=invoice.id, amount=amount, currency=invoice.currency,
-        full=amount + invoice.refunded == invoice.paid, requested_by=cmd.requested_by,
+        full=amount + invoice.refunded == invoice.paid, requested_by=requested_by,
         justification=cmd.justification, under_dispute=invoice.dispute == "open",
     )
     return work.add(refund).id

@@ -65,6 +65,8 @@ class Report:
     tick_seconds: float = 0.0
     """Time spent in ticks (the index catching up, the steps they ran)."""
     refused: Counter[str] = field(default_factory=Counter)
+    by_principal: Counter[str] = field(default_factory=Counter)
+    """Commands sent per principal, as `kind:role` (`platform:gateway`, `account:owner`)."""
     ids: dict[str, list[UUID]] = field(default_factory=dict)
 
     def made(self, kind: str, aggregate_id: UUID) -> None:
@@ -83,7 +85,9 @@ class SimulationBase:
         self.mix = mix or Mix()
         self.end = clock.now() + timedelta(days=days)
         self.report = Report(days=days, seed=seed)
-        self.checkout = Actor.preset("checkout", id="checkout", account=ACCOUNT)
+        self.checkout = Actor.platform("checkout", id="checkout", account=ACCOUNT)
+        self.gateway = Actor.platform("gateway", id="gateway", account=ACCOUNT)
+        self.operator = Actor.platform("operator", id="ops-duda", account=ACCOUNT)
         self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
         self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
         self._queue: Queue = []
@@ -134,7 +138,7 @@ class SimulationBase:
     def send(self, actor: Actor, command: c.Command) -> bool:
         """Execute; a refusal is part of the story (counted), not a crash. Inside
         `at_once`, the command joins the step's batch and counts as done."""
-        self.report.commands += 1
+        self.counted(actor)
         if self._gathered is not None:
             self._gathered.append((actor, command))
             return True
@@ -145,6 +149,10 @@ class SimulationBase:
             return False
         return True
 
+    def counted(self, actor: Actor) -> None:
+        self.report.commands += 1
+        self.report.by_principal[f"{actor.kind.value}:{actor.role}"] += 1
+
     def at_once(self, step: Callable[[], None]) -> None:
         """Run a step whose commands happen at one instant, reading nothing back, with
         its commands in one transaction (`execute_many`). When one is refused, nothing
@@ -152,7 +160,7 @@ class SimulationBase:
         were and the step runs again sending each alone, so the story is the one it
         would have been."""
         saved = (self.rng.getstate(), list(self._queue), self._seq, self.report.commands,
-                 Counter(self.report.refused),
+                 Counter(self.report.refused), Counter(self.report.by_principal),
                  {kind: len(ids) for kind, ids in self.report.ids.items()})
         self._gathered = []
         try:
@@ -169,10 +177,12 @@ class SimulationBase:
             step()
 
     def _restore(self, rng: tuple[Any, ...], queue: Queue, seq: int, commands: int,
-                 refused: Counter[str], ids: dict[str, int]) -> None:
+                 refused: Counter[str], by_principal: Counter[str],
+                 ids: dict[str, int]) -> None:
         self.rng.setstate(rng)
         self._queue, self._seq = queue, seq
         self.report.commands, self.report.refused = commands, refused
+        self.report.by_principal = by_principal
         for kind in list(self.report.ids):
             del self.report.ids[kind][ids.get(kind, 0):]
 

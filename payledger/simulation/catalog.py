@@ -52,10 +52,10 @@ class Catalog(SimulationBase):
             self.send(self.owner, c.InviteCoproducer(
                 product_id=product, coproducer=coproducer, bps=bps))
             if answer == "accept":
-                self.send(self.checkout, c.AcceptCoproduction(
+                self.send(self.operator, c.AcceptCoproduction(
                     product_id=product, coproducer=coproducer))
             elif answer == "decline":
-                self.send(self.checkout, c.DeclineCoproduction(
+                self.send(self.operator, c.DeclineCoproduction(
                     product_id=product, coproducer=coproducer, reason="no time this year"))
         for product in AFFILIATED:
             for affiliate in AFFILIATES:
@@ -64,7 +64,7 @@ class Catalog(SimulationBase):
 
     def affiliate_asks(self, product: str, affiliate: str) -> None:
         asked = c.RequestAffiliation(product_id=product, affiliate=affiliate)
-        if not self.send(self.checkout, asked):
+        if not self.send(self.operator, asked):
             return
         self.report.made("Affiliation", self.affiliation_key(product, affiliate))
         if affiliate == "affiliate-4":

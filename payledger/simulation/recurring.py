@@ -83,7 +83,7 @@ class Recurring(Sales):
         outcome: c.Command = (
             c.ApproveCard(invoice_id=invoice_id, authorization_code=self.code()) if approve
             else c.DeclineCard(invoice_id=invoice_id, reason=self.rng.choice(DECLINES)))
-        self.later(self.minutes(1, 20), lambda: self.send(self.checkout, outcome))
+        self.later(self.minutes(1, 20), lambda: self.send(self.gateway, outcome))
         self.report.made("Invoice", invoice_id)
 
     def code(self) -> str:
@@ -107,7 +107,7 @@ class Recurring(Sales):
                 self.checkout, c.CancelPlan(plan_id=plan_id, reason="buyer asked to stop")))
         elif roll < 0.08:
             self.later(timedelta(days=self.rng.uniform(1, 6)), lambda: self.send(
-                self.checkout, c.RefundPlan(plan_id=plan_id, requested_by="buyer",
+                self.checkout, c.RefundPlan(plan_id=plan_id,
                                             justification="the course was not for me")))
 
     # -- subscriptions -------------------------------------------------------------------

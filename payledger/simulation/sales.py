@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from payledger.domain import commands as c
@@ -15,10 +15,8 @@ from payledger.simulation.base import (
     FIRST_NAMES,
     LAST_NAMES,
     PRODUCTS,
-    )
+)
 from payledger.simulation.catalog import Catalog
-
-RequestedBy = Literal["buyer", "producer", "support"]
 
 
 class Sales(Catalog):
@@ -73,30 +71,30 @@ class Sales(Catalog):
         reason = "checkout" if attempt == 1 else "retry"
         self.send(self.checkout, c.RequestCharge(invoice_id=invoice_id, reason=reason))
         if self.chance(self.mix.card_decline):
-            self.send(self.checkout, c.DeclineCard(
+            self.send(self.gateway, c.DeclineCard(
                 invoice_id=invoice_id, reason=self.rng.choice(DECLINES)))
             if attempt < 3 and self.chance(0.6):
                 self.later(self.minutes(1, 10), lambda: self.at_once(
                     lambda: self.charge_card(invoice_id, attempt + 1)))
             return  # otherwise the tick abandons it
         code = f"{self.rng.randrange(10**6):06d}"
-        if self.send(self.checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code=code)):
+        if self.send(self.gateway, c.ApproveCard(invoice_id=invoice_id, authorization_code=code)):
             self.after_payment(invoice_id)
 
     def issue(self, invoice_id: UUID, method: str, pay: bool | None) -> None:
         if method == "pix":
             txid = f"{self.rng.getrandbits(128):032x}"
-            self.send(self.checkout, c.IssuePix(invoice_id=invoice_id, txid=txid))
+            self.send(self.gateway, c.IssuePix(invoice_id=invoice_id, txid=txid))
             if self.chance(self.mix.pix_paid) if pay is None else pay:
                 self.later(self.minutes(1, 30), lambda: self.pix_paid(invoice_id))
             return  # otherwise the tick expires it
         due = self.clock.now() + timedelta(days=3)
         line = "".join(str(self.rng.randrange(10)) for _ in range(47))
-        self.send(self.checkout, c.IssueBoleto(
+        self.send(self.gateway, c.IssueBoleto(
             invoice_id=invoice_id, digitable_line=line, due_at=due))
         paid = self.chance(self.mix.boleto_paid) if pay is None else pay
         if not paid and self.chance(self.mix.uncollectible):
-            self.at(due - timedelta(hours=2), lambda: self.send(self.checkout, c.MarkUncollectible(
+            self.at(due - timedelta(hours=2), lambda: self.send(self.gateway, c.MarkUncollectible(
                 invoice_id=invoice_id, reason="buyer's document blocked by the bank")))
         elif paid:
             self.later(timedelta(days=self.rng.uniform(0.2, 2.9)),
@@ -106,11 +104,11 @@ class Sales(Catalog):
 
     def pix_paid(self, invoice_id: UUID) -> None:
         e2e = f"E{self.rng.getrandbits(120):030x}"
-        if self.send(self.checkout, c.RecordPayment(invoice_id=invoice_id, reference=e2e)):
+        if self.send(self.gateway, c.RecordPayment(invoice_id=invoice_id, reference=e2e)):
             self.after_payment(invoice_id)
 
     def boleto_paid(self, invoice_id: UUID, line: str) -> None:
-        if self.send(self.checkout, c.RecordPayment(invoice_id=invoice_id, reference=line)):
+        if self.send(self.gateway, c.RecordPayment(invoice_id=invoice_id, reference=line)):
             self.after_payment(invoice_id)
 
     def boleto_lapsed(self, invoice_id: UUID, line: str) -> None:
@@ -125,7 +123,7 @@ class Sales(Catalog):
 
     def late_boleto(self, invoice_id: UUID, line: str, paid_at: datetime) -> None:
         command = c.RecordPayment(invoice_id=invoice_id, reference=line, paid_at=paid_at)
-        if self.send(self.checkout, command):
+        if self.send(self.gateway, command):
             self.after_payment(invoice_id)
 
     # -- after the sale ---------------------------------------------------------------
@@ -142,11 +140,10 @@ class Sales(Catalog):
         refund_id = self.uuid()
         partial = self.chance(0.2)
         paid = self.ledger.load(Invoice, invoice_id).paid
-        by: RequestedBy
-        by, actor = ("support", self.support) if self.chance(0.2) else ("buyer", self.checkout)
+        actor = self.support if self.chance(0.2) else self.checkout  # the buyer's, or support's
         command = c.RequestRefund(
             refund_id=refund_id, invoice_id=invoice_id, amount=paid // 2 if partial else None,
-            requested_by=by, justification="the content did not meet my expectations")
+            justification="the content did not meet my expectations")
         if not self.send(actor, command):
             return
         self.report.made("Refund", refund_id)
@@ -165,17 +162,17 @@ class Sales(Catalog):
         if not self.send(self.owner, c.ApproveRefund(refund_id=refund_id)):
             return
         reference = f"rf-{refund_id.hex[:12]}"
-        self.send(self.checkout, c.SendRefund(refund_id=refund_id, gateway_reference=reference))
+        self.send(self.gateway, c.SendRefund(refund_id=refund_id, gateway_reference=reference))
         outcome: c.Command = (c.FailRefund(refund_id=refund_id, reason="gateway timeout")
                               if self.chance(0.08) else c.SucceedRefund(refund_id=refund_id))
-        self.later(self.minutes(5, 240), lambda: self.send(self.checkout, outcome))
+        self.later(self.minutes(5, 240), lambda: self.send(self.gateway, outcome))
 
     def dispute(self, invoice_id: UUID) -> None:
         respond_by = self.clock.now() + timedelta(days=7)
-        if not self.send(self.checkout, c.OpenDispute(
+        if not self.send(self.gateway, c.OpenDispute(
                 invoice_id=invoice_id, reason=self.rng.choice(DISPUTES), respond_by=respond_by)):
             return
         outcome: c.Command = (c.WinDispute(invoice_id=invoice_id) if self.chance(0.4)
                               else c.LoseDispute(invoice_id=invoice_id))
         decided = timedelta(days=self.rng.uniform(3, 10))
-        self.later(decided, lambda: self.send(self.checkout, outcome))
+        self.later(decided, lambda: self.send(self.gateway, outcome))

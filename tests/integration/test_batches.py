@@ -17,6 +17,7 @@ from payledger.domain.permissions import Actor
 from payledger.ledger import Ledger
 from tests import factories as f
 from tests.integration.test_commands import decoded, written
+from tests.principals import GATEWAY
 
 
 def sale(invoice_id: UUID, checkout: Actor, key: str | None = None) -> list[tuple[Actor, Any]]:
@@ -24,8 +25,8 @@ def sale(invoice_id: UUID, checkout: Actor, key: str | None = None) -> list[tupl
     return [
         (checkout, f.create_invoice(invoice_id=invoice_id, idempotency_key=keys[0])),
         (checkout, c.RequestCharge(invoice_id=invoice_id, idempotency_key=keys[1])),
-        (checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1",
-                                 idempotency_key=keys[2])),
+        (GATEWAY, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1",
+                                idempotency_key=keys[2])),
     ]
 
 
@@ -46,7 +47,7 @@ def test_a_batch_applies_its_commands_in_order_in_one_transaction(ledger: Ledger
 def test_a_refused_command_writes_nothing_of_the_batch_and_says_which(ledger: Ledger, checkout):
     paid, refused = uuid4(), uuid4()
     batch = [*sale(paid, checkout), (checkout, f.create_invoice(invoice_id=refused)),
-             (checkout, c.ApproveCard(invoice_id=refused, authorization_code="A2"))]
+             (GATEWAY, c.ApproveCard(invoice_id=refused, authorization_code="A2"))]
     before = written(ledger)
     with pytest.raises(InvalidTransition) as caught:
         ledger.execute_many(batch)
@@ -92,9 +93,9 @@ def test_a_repeated_approval_the_paid_invoice_refuses_returns_the_first_result(
     ledger.execute(checkout, c.RequestCharge(invoice_id=invoice_id))
     approve = c.ApproveCard(invoice_id=invoice_id, authorization_code="A1",
                             idempotency_key="approve-1")
-    first = ledger.execute(checkout, approve)
+    first = ledger.execute(GATEWAY, approve)
     before = written(ledger)
-    again = ledger.execute(checkout, approve)  # the invoice is paid: the handler refuses
+    again = ledger.execute(GATEWAY, approve)  # the invoice is paid: the handler refuses
     assert (again.command_id, again.repeated) == (first.command_id, True)
     assert written(ledger) == before
 

@@ -22,7 +22,7 @@ from payledger.domain.commands.base import Command
 from payledger.domain.customer import Customer
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
-from payledger.domain.permissions import Actor, Permission
+from payledger.domain.permissions import Actor, Permission, platform_only
 from payledger.domain.time import SimulatedClock
 from payledger.handlers.customer import link_customer
 from payledger.ledger import Ledger
@@ -72,14 +72,14 @@ class Keepsake(LedgerAggregate):
 
 
 class OpenKeepsake(Command):
-    permission = Permission.SELL
+    allowed = platform_only(Permission.SELL)
     keepsake_id: UUID
     customer: Customer
     strict: bool = False
 
 
 class CloseKeepsake(Command):
-    permission = Permission.SELL
+    allowed = platform_only(Permission.SELL)
     keepsake_id: UUID
 
 
@@ -155,7 +155,7 @@ def test_a_buyer_without_a_document_is_not_linked(sqlite_ledger, checkout):
 
 def test_buyers_belong_to_their_account(sqlite_ledger, checkout):
     open_keepsake(sqlite_ledger, checkout)
-    elsewhere = Actor.preset("checkout", id="checkout", account="acct-2")
+    elsewhere = Actor.platform("checkout", id="checkout", account="acct-2")
     open_keepsake(sqlite_ledger, elsewhere)
     assert buyer(sqlite_ledger).id != buyer(sqlite_ledger, "acct-2").id
     assert len(buyer(sqlite_ledger, "acct-2").links) == 1
@@ -238,13 +238,27 @@ def test_a_buyer_of_another_account_is_unknown(sqlite_ledger, checkout):
     assert error.field == "document"
 
 
-@pytest.mark.parametrize("preset", ["checkout", "technical", "financial", "affiliate_manager"])
-def test_only_support_and_the_owner_change_an_email(sqlite_ledger, checkout, owner, preset):
+@pytest.mark.parametrize(
+    ("make", "role"),
+    [(Actor.preset, "technical"), (Actor.preset, "financial"),
+     (Actor.preset, "affiliate_manager"), (Actor.platform, "gateway"),
+     (Actor.platform, "operator"), (Actor.platform, "scheduler")],
+)
+def test_only_support_the_owner_and_the_checkout_change_an_email(
+    sqlite_ledger, checkout, owner, make, role
+):
     open_keepsake(sqlite_ledger, checkout)
-    actor = Actor.preset(preset, id=f"{preset}-1", account="acct-1")
+    actor = make(role, id=f"{role}-1", account="acct-1")
     error = refused_without_writing(sqlite_ledger, Forbidden, lambda: change(sqlite_ledger, actor))
     assert "change_buyer_email" in str(error)
     assert change(sqlite_ledger, owner).events == 2
+
+
+def test_the_checkout_changes_an_email_at_the_buyers_own_request(sqlite_ledger, checkout):
+    keepsake_id = open_keepsake(sqlite_ledger, checkout)
+    assert change(sqlite_ledger, checkout).events == 2
+    assert buyer(sqlite_ledger).email == "ana.new@example.com"
+    assert sqlite_ledger.load(Keepsake, keepsake_id).customer["email"] == "ana.new@example.com"
 
 
 def test_a_keepsake_that_refuses_keeps_the_old_email_and_the_rest_change(

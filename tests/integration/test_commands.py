@@ -26,9 +26,10 @@ from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.ledger import Ledger
 from tests import factories as f
+from tests.principals import GATEWAY
 
-ENVELOPE = ("account", "at", "actor", "correlation_id", "causation_id", "command_id",
-            "class_version", "prev_hash", "hash")
+ENVELOPE = ("account", "at", "actor", "actor_kind", "actor_role", "correlation_id",
+            "causation_id", "command_id", "class_version", "prev_hash", "hash")
 
 
 def written(ledger: Ledger) -> int:
@@ -54,7 +55,7 @@ def refused_without_writing(ledger: Ledger, error: type[Exception],
 def paid_invoice(ledger: Ledger, checkout: Actor) -> UUID:
     invoice_id = ledger.execute(checkout, f.create_invoice()).aggregate_id
     ledger.execute(checkout, c.RequestCharge(invoice_id=invoice_id))
-    ledger.execute(checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="AUTH-1"))
+    ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id, authorization_code="AUTH-1"))
     return invoice_id
 
 
@@ -102,7 +103,7 @@ def test_a_key_reused_for_another_request_is_a_conflict(sqlite_ledger, checkout,
 
 
 def test_keys_belong_to_their_account(sqlite_ledger, checkout):
-    elsewhere = Actor.preset("checkout", id="checkout", account="acct-2")
+    elsewhere = Actor.platform("checkout", id="checkout", account="acct-2")
     first = sqlite_ledger.execute(checkout, f.create_invoice(idempotency_key="sale-1"))
     other = sqlite_ledger.execute(elsewhere, f.create_invoice(idempotency_key="sale-1"))
     assert other.repeated is False
@@ -116,40 +117,82 @@ def test_keys_belong_to_their_account(sqlite_ledger, checkout):
 # -- authorization -------------------------------------------------------------------------
 
 
+PLATFORM_ONLY = "runs for platform principals only"
+ACCOUNT_ONLY = "runs for account principals only"
+
+
 @pytest.mark.parametrize(
-    ("preset", "command"),
+    ("make", "role", "command", "refusal"),
     [
-        ("technical", lambda invoice_id: f.create_invoice()),
-        ("financial", lambda invoice_id: c.RequestCharge(invoice_id=invoice_id)),
-        ("support", lambda invoice_id: c.VoidInvoice(invoice_id=invoice_id, reason="x")),
-        ("affiliate_manager", lambda invoice_id: f.request_refund(invoice_id)),
-        ("checkout", lambda invoice_id: c.ApproveRefund(refund_id=uuid4())),
+        # an account principal, on a command of its kind, without the permission
+        (Actor.preset, "technical", lambda invoice_id: c.VoidInvoice(
+            invoice_id=invoice_id, reason="x"), "needs permission 'request_refunds'"),
+        (Actor.preset, "support", lambda invoice_id: c.ApproveRefund(refund_id=uuid4()),
+         "needs permission 'manage_refunds'"),
+        (Actor.preset, "affiliate_manager", lambda invoice_id: f.request_refund(invoice_id),
+         "needs permission 'request_refunds'"),
+        # a platform principal, on a command of its kind, without the permission
+        (Actor.platform, "gateway", lambda invoice_id: f.create_invoice(),
+         "needs permission 'sell'"),
+        (Actor.platform, "operator", lambda invoice_id: c.VoidInvoice(
+            invoice_id=invoice_id, reason="x"), "needs permission 'sell'"),
+        (Actor.platform, "scheduler", lambda invoice_id: f.request_refund(invoice_id),
+         "needs permission 'request_refunds'"),
+        (Actor.platform, "checkout", lambda invoice_id: c.ApproveCard(
+            invoice_id=invoice_id, authorization_code="A"), "needs permission 'record_payments'"),
+        # a principal of a kind the command never runs for, whatever it holds
+        (Actor.preset, "owner", lambda invoice_id: f.create_invoice(), PLATFORM_ONLY),
+        (Actor.preset, "financial", lambda invoice_id: c.RequestCharge(invoice_id=invoice_id),
+         PLATFORM_ONLY),
+        (Actor.platform, "checkout", lambda invoice_id: c.ApproveRefund(refund_id=uuid4()),
+         ACCOUNT_ONLY),
     ],
 )
-def test_a_command_without_its_permission_is_forbidden(sqlite_ledger, checkout, preset, command):
+def test_a_command_without_its_permission_is_forbidden(
+    sqlite_ledger, checkout, make, role, command, refusal
+):
     invoice_id = sqlite_ledger.execute(checkout, f.create_invoice()).aggregate_id
-    actor = Actor.preset(preset, id=f"{preset}-1", account="acct-1")
+    actor = make(role, id=f"{role}-1", account="acct-1")
     cmd = command(invoice_id)
     error = refused_without_writing(sqlite_ledger, Forbidden,
                                     lambda: sqlite_ledger.execute(actor, cmd))
-    assert (error.actor, error.action) == (f"{preset}-1", type(cmd).__name__)
-    assert cmd.permission.value in str(error)
+    assert (error.actor, error.action) == (f"{role}-1", type(cmd).__name__)
+    assert str(error).endswith(refusal)
+
+
+@pytest.mark.parametrize("name", ["correlation_id", "causation_id"])
+def test_only_a_platform_principal_passes_a_conversations_ids(
+    sqlite_ledger, checkout, owner, name
+):
+    invoice_id = sqlite_ledger.execute(checkout, f.create_invoice()).aggregate_id
+    voiding = c.VoidInvoice(invoice_id=invoice_id, reason="test order", **{name: uuid4()})
+    error = refused_without_writing(sqlite_ledger, Forbidden,
+                                    lambda: sqlite_ledger.execute(owner, voiding))
+    assert (error.actor, error.action) == ("owner-1", "VoidInvoice")
+    assert name in str(error)
+    assert sqlite_ledger.execute(checkout, voiding).events == 1
+    assert sqlite_ledger.load(Invoice, invoice_id).status == "void"
 
 
 def test_an_actor_of_another_account_cannot_touch_an_invoice(sqlite_ledger, checkout, owner):
     invoice_id = paid_invoice(sqlite_ledger, checkout)
     intruder = Actor.preset("owner", id="owner-2", account="acct-2")
-    for command in (
-        c.VoidInvoice(invoice_id=invoice_id, reason="mine now"),
-        c.OpenDispute(invoice_id=invoice_id, reason="x",
-                      respond_by=datetime(2027, 1, 1, tzinfo=UTC)),
-        f.request_refund(invoice_id, requested_by="producer"),
+    their_gateway = Actor.platform("gateway", id="gateway", account="acct-2")
+    their_checkout = Actor.platform("checkout", id="checkout", account="acct-2")
+    for actor, command in (
+        (intruder, c.VoidInvoice(invoice_id=invoice_id, reason="mine now")),
+        (their_gateway, c.OpenDispute(invoice_id=invoice_id, reason="x",
+                                      respond_by=datetime(2027, 1, 1, tzinfo=UTC))),
+        (intruder, f.request_refund(invoice_id)),
+        (their_checkout, f.request_refund(invoice_id)),
     ):
-        error = refused_without_writing(sqlite_ledger, Forbidden,
-                                        lambda cmd=command: sqlite_ledger.execute(intruder, cmd))
-        assert "acct-2" in str(error)
-    with pytest.raises(Forbidden):
+        error = refused_without_writing(  # the answer for an invoice that does not exist
+            sqlite_ledger, NotFound,
+            lambda actor=actor, cmd=command: sqlite_ledger.execute(actor, cmd))
+        assert (error.kind, error.key) == ("Invoice", invoice_id)
+    with pytest.raises(NotFound) as unseen:  # another account's reads as one that is not
         sqlite_ledger.get(intruder, Invoice, invoice_id)
+    assert (unseen.value.kind, unseen.value.key) == ("Invoice", invoice_id)
     assert sqlite_ledger.get(owner, Invoice, invoice_id).status == "paid"
 
 
@@ -157,7 +200,7 @@ def test_an_actor_of_another_account_cannot_touch_a_refund(sqlite_ledger, checko
     invoice_id = paid_invoice(sqlite_ledger, checkout)
     refund_id = sqlite_ledger.execute(checkout, f.request_refund(invoice_id)).aggregate_id
     intruder = Actor.preset("owner", id="owner-2", account="acct-2")
-    refused_without_writing(sqlite_ledger, Forbidden, lambda: sqlite_ledger.execute(
+    refused_without_writing(sqlite_ledger, NotFound, lambda: sqlite_ledger.execute(
         intruder, c.ApproveRefund(refund_id=refund_id)))
     assert sqlite_ledger.execute(owner, c.ApproveRefund(refund_id=refund_id)).events == 1
 
@@ -172,7 +215,7 @@ def test_an_unknown_invoice_is_not_found_and_nothing_is_written(sqlite_ledger, c
 def test_a_rejected_transition_writes_nothing(sqlite_ledger, checkout):
     invoice_id = sqlite_ledger.execute(checkout, f.create_invoice()).aggregate_id
     error = refused_without_writing(sqlite_ledger, InvalidTransition, lambda: (
-        sqlite_ledger.execute(checkout, c.ApproveCard(invoice_id=invoice_id,
+        sqlite_ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id,
                                                       authorization_code="AUTH-1"))))
     assert (error.state, error.command) == ("draft", "approve a card attempt")
     assert sqlite_ledger.load(Invoice, invoice_id).status == "draft"
@@ -182,8 +225,8 @@ def test_a_refund_step_refused_on_the_invoice_writes_neither_aggregate(
     sqlite_ledger, checkout, owner, clock
 ):
     invoice_id = sqlite_ledger.execute(checkout, f.create_invoice(method="pix")).aggregate_id
-    sqlite_ledger.execute(checkout, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
-    sqlite_ledger.execute(checkout, c.RecordPayment(invoice_id=invoice_id, reference="E2E"))
+    sqlite_ledger.execute(GATEWAY, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
+    sqlite_ledger.execute(GATEWAY, c.RecordPayment(invoice_id=invoice_id, reference="E2E"))
     refund_id = sqlite_ledger.execute(checkout, f.request_refund(invoice_id, 1_000)).aggregate_id
     clock.advance(timedelta(days=91))
     error = refused_without_writing(sqlite_ledger, InvalidTransition, lambda: (
@@ -228,7 +271,8 @@ NAIVE = datetime(2026, 3, 2, 12, 0)  # naive on purpose
         (lambda: c.IssueBoleto(invoice_id=INVOICE_ID, digitable_line=f.BOLETO_LINE,
                                due_at=NAIVE), "due_at"),
         (lambda: c.ApplyDiscount(invoice_id=INVOICE_ID, amount=-5), "amount"),
-        (lambda: f.request_refund(INVOICE_ID, requested_by="cat"), "requested_by"),
+        # who asks follows from the principal: no caller names it, not even rightly
+        (lambda: f.request_refund(INVOICE_ID, requested_by="buyer"), "requested_by"),
         (lambda: f.request_refund(INVOICE_ID, justification=""), "justification"),
         (lambda: c.RequestCharge(invoice_id="not-a-uuid"), "invoice_id"),
         (lambda: c.RequestCharge(invoice_id=INVOICE_ID, surprise=1), "surprise"),
@@ -244,14 +288,14 @@ def test_bad_input_names_its_field_at_construction(build, field):
 # -- the envelope and the chain ------------------------------------------------------------
 
 
-def test_every_stored_event_carries_the_whole_envelope(sqlite_ledger, checkout, owner, clock):
+def test_every_stored_event_carries_the_whole_envelope(sqlite_ledger, checkout, clock):
     correlation, causation = uuid4(), uuid4()
     created = sqlite_ledger.execute(checkout, f.create_invoice(
         correlation_id=correlation, causation_id=causation))
     clock.advance(timedelta(minutes=5))
     charged = sqlite_ledger.execute(checkout, c.RequestCharge(invoice_id=created.aggregate_id))
     at = datetime(2026, 3, 2, 12, 7, tzinfo=UTC)
-    approved = sqlite_ledger.execute(owner, c.ApproveCard(
+    approved = sqlite_ledger.execute(GATEWAY, c.ApproveCard(
         invoice_id=created.aggregate_id, authorization_code="AUTH-1", at=at,
         causation_id=charged.command_id))
     events = decoded(sqlite_ledger, created.aggregate_id)
@@ -261,7 +305,7 @@ def test_every_stored_event_carries_the_whole_envelope(sqlite_ledger, checkout, 
     for _, _, state in events:
         assert set(ENVELOPE) <= set(state)
         assert state["account"] == "acct-1"
-        assert state["class_version"] == 1
+        assert state["class_version"] == 2  # version 2 records the principal's kind and role
         assert len(state["hash"]) == 64
     (_, _, first), (_, _, second), (_, _, third) = events
     assert (first["actor"], first["at"], first["command_id"]) == (
@@ -270,12 +314,23 @@ def test_every_stored_event_carries_the_whole_envelope(sqlite_ledger, checkout, 
     assert (second["at"], second["command_id"]) == (clock.now(), charged.command_id)
     # without ids of its own, a command starts its own conversation
     assert (second["correlation_id"], second["causation_id"]) == (charged.command_id, None)
-    assert (third["actor"], third["at"], third["command_id"]) == ("owner-1", at,
+    assert (third["actor"], third["at"], third["command_id"]) == ("gateway", at,
                                                                   approved.command_id)
+    assert [(s["actor_kind"], s["actor_role"]) for s in (first, second, third)] == [
+        ("platform", "checkout"), ("platform", "checkout"), ("platform", "gateway")]
     assert third["causation_id"] == charged.command_id
     assert [s["prev_hash"] for s in (first, second, third)] == [
         "", first["hash"], second["hash"]]
     assert sqlite_ledger.broken_links(created.aggregate_id) == []
+
+
+def test_an_event_records_the_kind_and_role_of_its_principal(sqlite_ledger, checkout):
+    invoice_id = sqlite_ledger.execute(checkout, f.create_invoice()).aggregate_id
+    support = Actor.preset("support", id="support-1", account="acct-1")
+    sqlite_ledger.execute(support, c.VoidInvoice(invoice_id=invoice_id, reason="test order"))
+    assert [(s["actor"], s["actor_kind"], s["actor_role"])
+            for _, _, s in decoded(sqlite_ledger, invoice_id)] == [
+        ("checkout", "platform", "checkout"), ("support-1", "account", "support")]
 
 
 def test_the_events_of_one_command_share_its_envelope(sqlite_ledger, checkout):
@@ -360,7 +415,7 @@ def test_a_command_uses_the_injected_clock_when_it_brings_no_instant(
 
 def test_a_refund_requested_during_a_dispute_is_marked(sqlite_ledger, checkout, clock):
     invoice_id = paid_invoice(sqlite_ledger, checkout)
-    sqlite_ledger.execute(checkout, c.OpenDispute(
+    sqlite_ledger.execute(GATEWAY, c.OpenDispute(
         invoice_id=invoice_id, reason="unrecognized", respond_by=clock.now() + timedelta(days=7)))
     refund_id = sqlite_ledger.execute(checkout, f.request_refund(invoice_id, 1_000)).aggregate_id
     ((_, topic, state),) = decoded(sqlite_ledger, refund_id)
@@ -368,12 +423,12 @@ def test_a_refund_requested_during_a_dispute_is_marked(sqlite_ledger, checkout, 
 
 
 def test_an_id_already_taken_is_a_conflict_at_once_and_writes_nothing(
-    sqlite_ledger: Ledger, owner: Actor,
+    sqlite_ledger: Ledger, checkout: Actor,
 ) -> None:
     invoice_id = uuid4()
-    sqlite_ledger.execute(owner, f.create_invoice(invoice_id=invoice_id))
+    sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=invoice_id))
     before = written(sqlite_ledger)
     with pytest.raises(Conflict, match="already exists"):
-        sqlite_ledger.execute(owner, f.create_invoice(invoice_id=invoice_id, method="pix"))
+        sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=invoice_id, method="pix"))
     assert written(sqlite_ledger) == before
     assert sqlite_ledger.load(Invoice, invoice_id).method == "card"

@@ -27,6 +27,7 @@ from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
 from tests import factories as f
+from tests.principals import GATEWAY
 
 PRICE = 100_000
 WORKERS = 2
@@ -58,7 +59,7 @@ def refund_worker(
     """Request COMMANDS refunds of 1 cent each; report what each command ended in."""
     report: dict[str, Any] = {"ok": 0, "conflicts": 0, "events": 0, "lost": 0, "others": []}
     try:
-        checkout = Actor.preset("checkout", id="checkout", account="acct-1")
+        checkout = Actor.platform("checkout", id="checkout", account="acct-1")
         ledger = CountingLedger(Settings(store_url=url, conflict_retries=retries),
                                 clock=SimulatedClock(at))
         try:
@@ -132,7 +133,7 @@ def run_workers(target: Any, args: tuple[Any, ...], count: int = WORKERS) -> lis
 def paid_invoice(ledger: Ledger, checkout: Actor) -> UUID:
     invoice_id = ledger.execute(checkout, f.create_invoice(price=PRICE)).aggregate_id
     ledger.execute(checkout, c.RequestCharge(invoice_id=invoice_id))
-    ledger.execute(checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="AUTH-1"))
+    ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id, authorization_code="AUTH-1"))
     return invoice_id
 
 

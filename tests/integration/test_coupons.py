@@ -30,6 +30,7 @@ from tests.integration.test_concurrency import (
     notifications,
     run_workers,
 )
+from tests.principals import GATEWAY, OPERATOR
 
 DAY = timedelta(days=1)
 ACCOUNT = "acct-1"
@@ -60,7 +61,7 @@ def test_a_sale_redeems_its_coupon_in_the_same_transaction(ledger, owner, checko
                 if s.topic in ("payledger:Invoice.DiscountApplied", "payledger:Coupon.Redeemed")}
     assert commands == {receipt.command_id}
     ledger.execute(checkout, c.RequestCharge(invoice_id=invoice.id))
-    ledger.execute(checkout, c.ApproveCard(invoice_id=invoice.id, authorization_code="A"))
+    ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice.id, authorization_code="A"))
     paid = ledger.load(Invoice, invoice.id)
     assert paid.paid == 9_000
     assert sum(p["amount"] for p in paid.splits) == 9_000
@@ -148,11 +149,19 @@ def test_a_code_is_created_once_per_account(ledger, owner):
 def test_coupon_commands_need_their_permission(ledger, owner, checkout):
     create_coupon(ledger, owner)
     support = Actor.preset("support", id="support-1", account=ACCOUNT)
-    for actor, command in ((support, c.CreateCoupon(code="X1", kind="percent", value=1)),
-                           (checkout, c.DisableCoupon(code="WELCOME10", reason="r"))):
+    technical = Actor.preset("technical", id="technical-1", account=ACCOUNT)
+    account_only = "runs for account principals only"  # the owner's, never the platform's
+    for actor, command, refusal in (
+        (support, c.CreateCoupon(code="X1", kind="percent", value=1),
+         "needs permission 'manage_coupons'"),
+        (technical, c.DisableCoupon(code="WELCOME10", reason="r"),
+         "needs permission 'manage_coupons'"),
+        (checkout, c.DisableCoupon(code="WELCOME10", reason="r"), account_only),
+        (OPERATOR, c.CreateCoupon(code="X1", kind="percent", value=1), account_only),
+    ):
         error = refused_without_writing(ledger, Forbidden,
                                         lambda a=actor, cmd=command: ledger.execute(a, cmd))
-        assert "manage_coupons" in str(error)
+        assert str(error).endswith(refusal)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +193,7 @@ def coupon_worker(url: str, at: datetime, start: Any, results: Any) -> None:
     report: dict[str, Any] = {"ok": [], "conflicts": 0, "exhausted": False, "lost": 0,
                               "others": []}
     try:
-        checkout = Actor.preset("checkout", id="checkout", account=ACCOUNT)
+        checkout = Actor.platform("checkout", id="checkout", account=ACCOUNT)
         ledger = CountingLedger(Settings(store_url=url), clock=SimulatedClock(at))
         try:
             start.wait()

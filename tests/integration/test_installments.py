@@ -16,7 +16,7 @@ from uuid import UUID
 import pytest
 
 from payledger.domain import commands as c
-from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
+from payledger.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from payledger.domain.installments import InstallmentPlan, installment_invoice_id
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
@@ -25,6 +25,7 @@ from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.queries import recovery_link
 from tests.factories import CUSTOMER, SPLIT, TXID
+from tests.principals import GATEWAY, platform_for
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -54,7 +55,8 @@ def refused_without_writing(ledger: Ledger, error: type[Exception],
 
 
 class Sale:
-    """A plan in the ledger, and the gateway's and the tick's steps on it."""
+    """A plan in the ledger, sold by `actor` (the checkout), and the gateway's and the
+    scheduler's steps on it."""
 
     def __init__(self, ledger: Ledger, clock: SimulatedClock, actor: Actor,
                  command: c.CreateInstallmentPlan) -> None:
@@ -68,8 +70,11 @@ class Sale:
     def invoice(self, number: int) -> Invoice:
         return self.ledger.load(Invoice, installment_invoice_id(self.id, number))
 
-    def run(self, command: c.Command) -> UUID:
-        return self.ledger.execute(self.actor, command).aggregate_id
+    def run(self, command: c.Command, actor: Actor | None = None) -> UUID:
+        """Run `command` as `actor`; by default as the platform principal whose role runs
+        it (the gateway for payments, the scheduler for timed steps, the checkout else)."""
+        actor = actor or platform_for(command, account=self.actor.account)
+        return self.ledger.execute(actor, command).aggregate_id
 
     def approve(self, number: int) -> None:
         self.run(c.ApproveCard(invoice_id=self.invoice(number).id,
@@ -235,28 +240,29 @@ def test_a_refunded_plan_refunds_every_paid_installment(sale, sqlite_ledger, own
     s.approve(1)
     s.when_due("invoice_installment")
     s.approve(2)
-    s.run(c.RefundPlan(plan_id=s.id, requested_by="producer", justification="course canceled"))
+    s.run(c.RefundPlan(plan_id=s.id, justification="course canceled"), owner)  # the producer
     plan = s.plan
     assert (plan.states, plan.status) == (("paid", "paid", "canceled"), "canceled")
     assert [r["number"] for r in plan.refunds] == [1, 2]
     assert [r["amount"] for r in plan.refunds] == [10_001, 10_000]
-    again = c.RefundPlan(plan_id=s.id, requested_by="producer", justification="twice")
-    refused_without_writing(sqlite_ledger, InvalidTransition, lambda: s.run(again))
+    again = c.RefundPlan(plan_id=s.id, justification="twice")
+    refused_without_writing(sqlite_ledger, InvalidTransition, lambda: s.run(again, owner))
     for refund in plan.refunds:
         refund_id = UUID(refund["refund_id"])
-        assert sqlite_ledger.load(Refund, refund_id).amount == refund["amount"]
-        for step in (c.ApproveRefund(refund_id=refund_id),
-                     c.SendRefund(refund_id=refund_id, gateway_reference="GW"),
-                     c.SucceedRefund(refund_id=refund_id)):
-            sqlite_ledger.execute(owner, step)
+        requested = sqlite_ledger.load(Refund, refund_id)
+        assert (requested.amount, requested.requested_by) == (refund["amount"], "producer")
+        for actor, step in ((owner, c.ApproveRefund(refund_id=refund_id)),
+                            (GATEWAY, c.SendRefund(refund_id=refund_id, gateway_reference="GW")),
+                            (GATEWAY, c.SucceedRefund(refund_id=refund_id))):
+            sqlite_ledger.execute(actor, step)
     assert (s.plan.states, s.plan.status) == (("refunded", "refunded", "canceled"), "refunded")
     assert [s.invoice(n).status for n in (1, 2)] == ["refunded", "refunded"]
 
 
 def test_a_plan_with_nothing_paid_has_nothing_to_refund(sale):
     s = sale(count=2)
-    refund = c.RefundPlan(plan_id=s.id, requested_by="buyer", justification="changed my mind")
-    error = refused_without_writing(s.ledger, InvalidTransition, lambda: s.run(refund))
+    refund = c.RefundPlan(plan_id=s.id, justification="changed my mind")  # the buyer's
+    error = refused_without_writing(s.ledger, InvalidTransition, lambda: s.run(refund, s.actor))
     assert error.command == "request the plan's refund"
 
 
@@ -264,13 +270,14 @@ def test_a_completed_plan_refunded_in_full_shows_refunded(sale, owner):
     s = sale(count=1)
     s.approve(1)
     assert s.plan.status == "completed"
-    s.run(c.RefundPlan(plan_id=s.id, requested_by="buyer", justification="not for me"))
+    s.run(c.RefundPlan(plan_id=s.id, justification="not for me"), s.actor)  # the buyer's
     (refund,) = s.plan.refunds
     refund_id = UUID(refund["refund_id"])
-    for step in (c.ApproveRefund(refund_id=refund_id),
-                 c.SendRefund(refund_id=refund_id, gateway_reference="GW"),
-                 c.SucceedRefund(refund_id=refund_id)):
-        s.ledger.execute(owner, step)
+    assert s.ledger.load(Refund, refund_id).requested_by == "buyer"
+    for actor, step in ((owner, c.ApproveRefund(refund_id=refund_id)),
+                        (GATEWAY, c.SendRefund(refund_id=refund_id, gateway_reference="GW")),
+                        (GATEWAY, c.SucceedRefund(refund_id=refund_id))):
+        s.ledger.execute(actor, step)
     assert s.plan.status == "refunded"
 
 
@@ -310,15 +317,16 @@ def test_the_recovery_link_is_for_its_account_and_permission(sale, sqlite_ledger
     assert "R$ 150,00" in parse_qs(urlsplit(link).query)["text"][0]
     support = Actor.preset("support", id="support-1", account="acct-1")
     assert recovery_link(sqlite_ledger, support, s.id) == link
-    for actor in (Actor.preset("checkout", id="checkout", account="acct-1"),
-                  Actor.preset("owner", id="owner-2", account="acct-2")):
-        with pytest.raises(Forbidden):
-            recovery_link(sqlite_ledger, actor, s.id)
+    with pytest.raises(Forbidden, match="purchase_recovery_report"):
+        recovery_link(sqlite_ledger, Actor.platform("checkout", id="checkout", account="acct-1"),
+                      s.id)
+    with pytest.raises(NotFound):  # another account's plan reads as one that is not
+        recovery_link(sqlite_ledger, Actor.preset("owner", id="owner-2", account="acct-2"), s.id)
 
 
 def test_plan_commands_act_only_on_their_account(sale, sqlite_ledger):
     s = sale(count=2)
     elsewhere = Actor.preset("owner", id="owner-2", account="acct-2")
-    refused_without_writing(
-        sqlite_ledger, Forbidden,
+    refused_without_writing(  # as for a plan that does not exist
+        sqlite_ledger, NotFound,
         lambda: sqlite_ledger.execute(elsewhere, c.CancelPlan(plan_id=s.id, reason="x")))

@@ -35,7 +35,7 @@ from hypothesis.stateful import (
 )
 
 from payledger.domain import commands as c
-from payledger.domain.errors import Forbidden, PayLedgerError
+from payledger.domain.errors import Forbidden, NotFound, PayLedgerError
 from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
@@ -44,12 +44,18 @@ from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger, Receipt
 from payledger.settings import Settings
 from tests import factories as f
+from tests.principals import CHECKOUT, GATEWAY, SCHEDULER
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-CHECKOUT = Actor.preset("checkout", id="checkout", account="acct-1")
 OWNER = Actor.preset("owner", id="owner-1", account="acct-1")
 SUPPORT = Actor.preset("support", id="support-1", account="acct-1")
+TECHNICAL = Actor.preset("technical", id="technical-1", account="acct-1")
 STRANGER = Actor.preset("owner", id="owner-2", account="acct-2")
+THEIR_CHECKOUT = Actor.platform("checkout", id="checkout", account="acct-2")
+# who asks for a refund is the principal asking: the buyer through the checkout, the
+# producer as the account's owner, support as a support collaborator
+REQUESTERS: dict[str, Actor] = {"buyer": CHECKOUT, "producer": OWNER, "support": SUPPORT}
+REQUESTED_BY = {(actor.kind.value, actor.role): name for name, actor in REQUESTERS.items()}
 
 PAID_STATES = {"paid", "partially_refunded", "refunded", "charged_back"}
 HOLDING = {"paid", "partially_refunded", "charged_back"}
@@ -161,8 +167,13 @@ def apply_amounts(folded: Folded, name: str, state: dict[str, Any]) -> None:
 def fold_refund(ledger: Ledger, refund_id: UUID) -> str | None:
     status: str | None = None
     for stored in ledger.stored_events(refund_id):
-        sources, status_after = REFUND_EVENTS[event_name(stored.topic, "Refund")]
+        name = event_name(stored.topic, "Refund")
+        sources, status_after = REFUND_EVENTS[name]
         assert status in sources
+        if name == "Requested":  # the requester is the principal that asked
+            state = ledger.mapper.transcoder.decode(stored.state)
+            principal = (state["actor_kind"], state["actor_role"])
+            assert state["requested_by"] == REQUESTED_BY[principal], principal
         status = status_after
     return status
 
@@ -248,6 +259,9 @@ class LedgerMachine(RuleBasedStateMachine):
             refusal = None
         if refusal is not None:
             assert self.written() == before, f"{command!r} was refused ({refusal}) yet wrote"
+            # every rule acts as the principal whose role the command is: a refusal is
+            # the state's, never the principal's
+            assert not isinstance(refusal, Forbidden), f"{command!r}: {refusal}"
             return None
         if receipt.repeated:
             assert self.written() == before
@@ -336,7 +350,8 @@ class LedgerMachine(RuleBasedStateMachine):
                                    due_at=self.clock.now() + timedelta(days=3))]
             payment = c.RecordPayment(invoice_id=invoice_id, reference="BOLETO-1")
         for step in [*steps, payment] if paid else steps:
-            assert self.execute(CHECKOUT, step) is not None, f"{step!r} was refused"
+            actor = CHECKOUT if isinstance(step, c.RequestCharge) else GATEWAY
+            assert self.execute(actor, step) is not None, f"{step!r} was refused"
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, amount=st.integers(1, 20_000))
@@ -351,24 +366,24 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, reason=REASON)
     def decline(self, which: Which, reason: str) -> None:
-        self.on_invoice(CHECKOUT, c.DeclineCard, which, reason=reason)
+        self.on_invoice(GATEWAY, c.DeclineCard, which, reason=reason)
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH)
     def approve(self, which: Which) -> None:
-        self.on_invoice(CHECKOUT, c.ApproveCard, which, authorization_code="AUTH-1")
+        self.on_invoice(GATEWAY, c.ApproveCard, which, authorization_code="AUTH-1")
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, expires_in=st.sampled_from([None, 60, 900, 3_600]))
     def issue_pix(self, which: Which, expires_in: int | None) -> None:
-        self.on_invoice(CHECKOUT, c.IssuePix, which, txid=f.TXID,
+        self.on_invoice(GATEWAY, c.IssuePix, which, txid=f.TXID,
                         expires_in_seconds=expires_in)
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, due_in=st.sampled_from([3_600, 86_400, 3 * 86_400]))
     def issue_boleto(self, which: Which, due_in: int) -> None:
         due_at = self.clock.now() + timedelta(seconds=due_in)
-        self.on_invoice(CHECKOUT, c.IssueBoleto, which, digitable_line=f.BOLETO_LINE,
+        self.on_invoice(GATEWAY, c.IssueBoleto, which, digitable_line=f.BOLETO_LINE,
                         due_at=due_at)
 
     @precondition(lambda self: self.invoices)
@@ -377,29 +392,29 @@ class LedgerMachine(RuleBasedStateMachine):
     def pay(self, which: Which, wait: int, paid_ago: int | None) -> None:
         self.advance(wait)
         paid_at = None if paid_ago is None else self.clock.now() - timedelta(seconds=paid_ago)
-        self.on_invoice(CHECKOUT, c.RecordPayment, which, reference="E2E-1", paid_at=paid_at)
+        self.on_invoice(GATEWAY, c.RecordPayment, which, reference="E2E-1", paid_at=paid_at)
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, wait=WAIT)
     def expire(self, which: Which, wait: int) -> None:
         self.advance(wait)
-        self.on_invoice(CHECKOUT, c.ExpireInvoice, which)
+        self.on_invoice(SCHEDULER, c.ExpireInvoice, which)
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, wait=WAIT, window=st.sampled_from([None, 60]))
     def abandon(self, which: Which, wait: int, window: int | None) -> None:
         self.advance(wait)
-        self.on_invoice(CHECKOUT, c.AbandonCheckout, which, window_seconds=window)
+        self.on_invoice(SCHEDULER, c.AbandonCheckout, which, window_seconds=window)
 
     @precondition(lambda self: self.invoices)
-    @rule(which=WHICH, reason=REASON)
-    def void(self, which: Which, reason: str) -> None:
-        self.on_invoice(CHECKOUT, c.VoidInvoice, which, reason=reason)
+    @rule(which=WHICH, reason=REASON, actor=st.sampled_from([CHECKOUT, OWNER, SUPPORT]))
+    def void(self, which: Which, reason: str, actor: Actor) -> None:
+        self.on_invoice(actor, c.VoidInvoice, which, reason=reason)
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, reason=REASON)
     def uncollectible(self, which: Which, reason: str) -> None:
-        self.on_invoice(CHECKOUT, c.MarkUncollectible, which, reason=reason)
+        self.on_invoice(GATEWAY, c.MarkUncollectible, which, reason=reason)
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, respond_in=st.sampled_from([7, 30, -1]),
@@ -408,39 +423,48 @@ class LedgerMachine(RuleBasedStateMachine):
                      then: type[c.InvoiceCommand] | None) -> None:
         invoice_id = self.invoice(which, c.OpenDispute)
         respond_by = self.clock.now() + timedelta(days=respond_in)
-        opened = self.execute(CHECKOUT, c.OpenDispute(
+        opened = self.execute(GATEWAY, c.OpenDispute(
             invoice_id=invoice_id, reason="unrecognized", respond_by=respond_by))
         if opened is not None and then is not None:
-            self.execute(CHECKOUT, then(invoice_id=invoice_id))
+            self.execute(GATEWAY, then(invoice_id=invoice_id))
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, won=st.booleans())
     def decide_dispute(self, which: Which, won: bool) -> None:
-        self.on_invoice(CHECKOUT, c.WinDispute if won else c.LoseDispute, which)
+        self.on_invoice(GATEWAY, c.WinDispute if won else c.LoseDispute, which)
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, wait=WAIT)
     def end_warranty(self, which: Which, wait: int) -> None:
         self.advance(wait)
-        self.on_invoice(CHECKOUT, c.EndWarranty, which)
+        self.on_invoice(SCHEDULER, c.EndWarranty, which)
 
     # -- rules: refunds -----------------------------------------------------------------
+
+    def ask_refund(self, requested_by: str, invoice_id: UUID, amount: int | None,
+                   keyed: bool = False) -> UUID | None:
+        """A refund asked by `requested_by`'s principal: recorded as theirs, and a buyer's
+        refused once the invoice's warranty has ended."""
+        warranty_ended = self.ledger.load(Invoice, invoice_id).warranty_ended
+        command = f.request_refund(invoice_id, amount, idempotency_key=self.key(keyed))
+        receipt = self.execute(REQUESTERS[requested_by], command)
+        if receipt is None:
+            return None
+        assert not (requested_by == "buyer" and warranty_ended), "a buyer's refund after warranty"
+        assert self.ledger.load(Refund, receipt.aggregate_id).requested_by == requested_by
+        self.refunds.append(receipt.aggregate_id)
+        return receipt.aggregate_id
 
     @precondition(lambda self: self.invoices)
     @rule(
         which=WHICH,
         amount=st.none() | st.integers(1, 60_000),
-        requested_by=st.sampled_from(["buyer", "producer", "support"]),
-        actor=st.sampled_from([CHECKOUT, SUPPORT, OWNER]),
+        requested_by=st.sampled_from(sorted(REQUESTERS)),
         keyed=st.booleans(),
     )
     def request_refund(self, which: Which, amount: int | None, requested_by: str,
-                       actor: Actor, keyed: bool) -> None:
-        command = f.request_refund(self.invoice(which, c.RequestRefund), amount,
-                                   requested_by=requested_by, idempotency_key=self.key(keyed))
-        receipt = self.execute(actor, command)
-        if receipt is not None:
-            self.refunds.append(receipt.aggregate_id)
+                       keyed: bool) -> None:
+        self.ask_refund(requested_by, self.invoice(which, c.RequestRefund), amount, keyed)
 
     @precondition(lambda self: self.refunds)
     @rule(which=WHICH)
@@ -460,39 +484,35 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.refunds)
     @rule(which=WHICH)
     def send_refund(self, which: Which) -> None:
-        self.on_refund(CHECKOUT, c.SendRefund, which, gateway_reference="GW-1")
+        self.on_refund(GATEWAY, c.SendRefund, which, gateway_reference="GW-1")
 
     @precondition(lambda self: self.refunds)
     @rule(which=WHICH, succeeded=st.booleans())
     def settle_refund(self, which: Which, succeeded: bool) -> None:
         if succeeded:
-            self.on_refund(CHECKOUT, c.SucceedRefund, which)
+            self.on_refund(GATEWAY, c.SucceedRefund, which)
         else:
-            self.on_refund(CHECKOUT, c.FailRefund, which, reason="account closed")
+            self.on_refund(GATEWAY, c.FailRefund, which, reason="account closed")
 
     @precondition(lambda self: self.invoices)
     @rule(which=WHICH, amount=st.none() | st.integers(1, 20_000),
           ending=st.sampled_from(["succeed", "fail", "reject", "withdraw", "pending"]))
     def refund_lifecycle(self, which: Which, amount: int | None, ending: str) -> None:
         """A producer's refund carried to an end, one command at a time."""
-        invoice_id = self.invoice(which, c.RequestRefund)
-        receipt = self.execute(CHECKOUT, f.request_refund(invoice_id, amount,
-                                                          requested_by="producer"))
-        if receipt is None:
+        refund_id = self.ask_refund("producer", self.invoice(which, c.RequestRefund), amount)
+        if refund_id is None:
             return
-        refund_id = receipt.aggregate_id
-        self.refunds.append(refund_id)
         steps: list[tuple[Actor, c.Command]] = {
             "reject": [(OWNER, c.RejectRefund(refund_id=refund_id, reason="no"))],
             "withdraw": [(SUPPORT, c.WithdrawRefund(refund_id=refund_id, reason="no"))],
         }.get(ending, [
             (OWNER, c.ApproveRefund(refund_id=refund_id)),
-            (CHECKOUT, c.SendRefund(refund_id=refund_id, gateway_reference="GW-1")),
+            (GATEWAY, c.SendRefund(refund_id=refund_id, gateway_reference="GW-1")),
         ])
         if ending == "succeed":
-            steps.append((CHECKOUT, c.SucceedRefund(refund_id=refund_id)))
+            steps.append((GATEWAY, c.SucceedRefund(refund_id=refund_id)))
         elif ending == "fail":
-            steps.append((CHECKOUT, c.FailRefund(refund_id=refund_id, reason="closed")))
+            steps.append((GATEWAY, c.FailRefund(refund_id=refund_id, reason="closed")))
         for actor, step in steps:
             if self.execute(actor, step) is None:
                 return
@@ -500,13 +520,14 @@ class LedgerMachine(RuleBasedStateMachine):
     # -- rules: refused actors and repeated keys ---------------------------------------------
 
     @precondition(lambda self: self.invoices)
-    @rule(which=WHICH, actor=st.sampled_from([STRANGER, SUPPORT]))
+    @rule(which=WHICH, actor=st.sampled_from([STRANGER, THEIR_CHECKOUT, TECHNICAL, GATEWAY,
+                                              SCHEDULER]))
     def forbidden(self, which: Which, actor: Actor) -> None:
         command = c.VoidInvoice(invoice_id=self.invoice(which, c.VoidInvoice), reason="mine")
         before = self.written()
         try:
             self.ledger.execute(actor, command)
-        except Forbidden:
+        except (Forbidden, NotFound):  # another account's invoice reads as none at all
             assert self.written() == before
         else:
             raise AssertionError(f"{actor.id} voided an invoice it may not touch")

@@ -21,8 +21,13 @@ from payledger.settings import Settings
 from payledger.settlement import Settlement, open_settlement
 from tests import factories as f
 from tests.conftest import START
+from tests.principals import GATEWAY
 
 DAY = timedelta(days=1)
+SUPPORT = Actor.preset("support", id="support-1", account="acct-1")
+PRODUCER = Actor.preset("owner", id="owner@producer-1", account="producer-1")
+AUDITOR = Actor.platform("operator", id="ops-1", account="platform")
+PAYOUTS = Actor.platform("gateway", id="gateway", account="producer-1")
 PARTIES = ("platform", "affiliate-1", "coproducer-1", "producer-1")
 SHARES = {"platform": 1_090, "affiliate-1": 2_673, "coproducer-1": 1_559, "producer-1": 4_678}
 BANK: dict[str, Any] = {"bank": "341", "branch": "0001", "number": "12345-6",
@@ -41,40 +46,52 @@ def sell(ledger: Ledger, checkout: Actor, method: str = "card", price: int = 10_
     invoice_id = ledger.execute(checkout, f.create_invoice(method, price, **extra)).aggregate_id
     if method == "card":
         ledger.execute(checkout, c.RequestCharge(invoice_id=invoice_id))
-        ledger.execute(checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="A-1"))
+        ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id, authorization_code="A-1"))
     elif method == "pix":
-        ledger.execute(checkout, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
-        ledger.execute(checkout, c.RecordPayment(invoice_id=invoice_id, reference="E2E-1"))
+        ledger.execute(GATEWAY, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
+        ledger.execute(GATEWAY, c.RecordPayment(invoice_id=invoice_id, reference="E2E-1"))
     else:
         due = ledger.clock.now() + 3 * DAY
-        ledger.execute(checkout, c.IssueBoleto(invoice_id=invoice_id,
+        ledger.execute(GATEWAY, c.IssueBoleto(invoice_id=invoice_id,
                                                digitable_line=f.BOLETO_LINE, due_at=due))
-        ledger.execute(checkout, c.RecordPayment(invoice_id=invoice_id, reference="BOL-1"))
+        ledger.execute(GATEWAY, c.RecordPayment(invoice_id=invoice_id, reference="BOL-1"))
     return invoice_id
 
 
 def refund(ledger: Ledger, checkout: Actor, owner: Actor, invoice_id: UUID,
            amount: int | None = None) -> UUID:
-    refund_id = ledger.execute(checkout, f.request_refund(
-        invoice_id, amount, requested_by="support")).aggregate_id
+    """Requested by the producer's support (after the warranty too), approved by its owner."""
+    refund_id = ledger.execute(SUPPORT, f.request_refund(invoice_id, amount)).aggregate_id
     ledger.execute(owner, c.ApproveRefund(refund_id=refund_id))
-    ledger.execute(checkout, c.SendRefund(refund_id=refund_id, gateway_reference="GW-1"))
-    ledger.execute(checkout, c.SucceedRefund(refund_id=refund_id))
+    ledger.execute(GATEWAY, c.SendRefund(refund_id=refund_id, gateway_reference="GW-1"))
+    ledger.execute(GATEWAY, c.SucceedRefund(refund_id=refund_id))
     return refund_id
 
 
-def balance(settlement: Settlement, owner: Actor, party: str = "producer-1") -> Balance:
-    return settlement.balance(owner, party, "BRL")
+def party(name: str, preset: str = "owner") -> Actor:
+    """A principal of a party's own account (a party is an account)."""
+    return Actor.preset(preset, id=f"{preset}@{name}", account=name)
 
 
-def holding(settlement: Settlement, owner: Actor) -> dict[str, int]:
-    return {p: balance(settlement, owner, p).holding for p in PARTIES}
+def platform(role: str, name: str = "producer-1") -> Actor:
+    """A platform principal acting for a party's account."""
+    return Actor.platform(role, id=role, account=name)
 
 
-def release(settlement: Settlement, checkout: Actor, owner: Actor, party: str = "producer-1",
+def balance(settlement: Settlement, name: str = "producer-1") -> Balance:
+    """Any party's balance, as an operator reads it (the platform's of acct-1's sales)."""
+    return settlement.balance(AUDITOR, "BRL", party=name, selling_account="acct-1")
+
+
+def holding(settlement: Settlement) -> dict[str, int]:
+    return {p: balance(settlement, p).holding for p in PARTIES}
+
+
+def release(settlement: Settlement, name: str = "producer-1",
             at: datetime | None = None) -> None:
-    balance_id = balance(settlement, owner, party).id
-    settlement.execute(checkout, c.ReleaseFunds(balance_id=balance_id, at=at))
+    found = balance(settlement, name)
+    settlement.execute(platform("scheduler", found.account),
+                       c.ReleaseFunds(balance_id=found.id, at=at))
 
 
 # -- credits and release -----------------------------------------------------------------
@@ -87,7 +104,7 @@ def test_a_paid_sale_credits_each_party_its_split_once(ledger, clock, checkout, 
         assert settlement.catch_up() == 1
         assert settlement.catch_up() == 0
         for party, amount in SHARES.items():
-            found = balance(settlement, owner, party)
+            found = balance(settlement, party)
             assert (found.pending, found.available) == (amount, 0)
             assert found.receivables[str(invoice_id)]["available_on"] == datetime(
                 2026, 3, 17, 3, tzinfo=START.tzinfo)  # D+15, local midnight
@@ -105,14 +122,19 @@ def test_balance_events_carry_the_invoice_events_envelope(sqlite_ledger, settlem
     paid = sqlite_ledger.stored_events(invoice_id)
     paid_state = sqlite_ledger.mapper.transcoder.decode(list(paid)[-1].state)
     settlement.catch_up()
-    found = balance(settlement, owner)
+    found = balance(settlement)
     states = [settlement.mapper.transcoder.decode(s.state)
               for s in settlement.stored_events(found.id)]
     assert [s["actor"] for s in states] == ["settlement", "settlement"]
+    assert {(s["actor_kind"], s["actor_role"]) for s in states} == {("platform", "settlement")}
     assert {s["causation_id"] for s in states} == {paid_state["command_id"]}
     assert {s["correlation_id"] for s in states} == {paid_state["correlation_id"]}
     assert {s["at"] for s in states} == {paid_state["at"]}
-    assert {s["account"] for s in states} == {"acct-1"}
+    assert {s["account"] for s in states} == {"producer-1"}  # the wallet's party, not acct-1
+    assert [(s.get("source_account"), s.get("role")) for s in states] == [
+        (None, None), ("acct-1", "producer")]  # Opened, then the credit and where it came from
+    fee = balance(settlement, "platform")
+    assert (fee.account, fee.selling_account) == ("platform", "acct-1")
 
 
 @pytest.mark.parametrize(("method", "days"), [("card", 15), ("pix", 8), ("boleto", 2)])
@@ -120,13 +142,13 @@ def test_release_terms_by_method(sqlite_ledger, settlement, clock, checkout, own
                                  days):
     sell(sqlite_ledger, checkout, method)
     settlement.catch_up()
-    due = balance(settlement, owner).next_release_at
+    due = balance(settlement).next_release_at
     assert due is not None
     assert due.date() == (START + days * DAY).date()
     with pytest.raises(InvalidTransition, match="no receivable has matured"):
-        release(settlement, checkout, owner, at=due - timedelta(seconds=1))
-    release(settlement, checkout, owner, at=due)
-    found = balance(settlement, owner)
+        release(settlement, at=due - timedelta(seconds=1))
+    release(settlement, at=due)
+    found = balance(settlement)
     assert (found.pending, found.available) == (0, SHARES["producer-1"])
 
 
@@ -140,7 +162,7 @@ def test_release_terms_follow_the_settings(tmp_path, clock, checkout, owner):
         sell(ledger, checkout, "pix")
         settlement.catch_up()
         days = sorted((r["available_on"] - START).days
-                      for r in balance(settlement, owner).receivables.values())
+                      for r in balance(settlement).receivables.values())
         assert days == [2, 29]  # local midnights of D+3 and D+30 (03:00 UTC)
     finally:
         settlement.close()
@@ -153,28 +175,28 @@ def test_release_terms_follow_the_settings(tmp_path, clock, checkout, owner):
 def test_a_refund_after_a_withdrawal_makes_a_balance_negative_and_blocks_the_next(
     sqlite_ledger, settlement, clock, checkout, owner
 ):
-    financial = Actor.preset("financial", id="fin-1", account="acct-1")
+    financial = party("producer-1", "financial")
     first = sell(sqlite_ledger, checkout)
     settlement.catch_up()
     clock.advance(16 * DAY)
-    release(settlement, checkout, owner)
-    producer = balance(settlement, owner).id
-    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+    release(settlement)
+    producer = balance(settlement).id
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL",
                                                   bank_account=BANK))
     receipt = settlement.execute(financial, c.RequestWithdrawal(balance_id=producer,
                                                                 amount=4_678))
-    withdrawal_id = UUID(str(next(iter(balance(settlement, owner).withdrawals))))
-    settlement.execute(checkout, c.PayWithdrawal(balance_id=receipt.aggregate_id,
+    withdrawal_id = UUID(str(next(iter(balance(settlement).withdrawals))))
+    settlement.execute(PAYOUTS, c.PayWithdrawal(balance_id=receipt.aggregate_id,
                                                  withdrawal_id=withdrawal_id, reference="TED"))
     sell(sqlite_ledger, checkout)  # a second sale, still pending
     refund(sqlite_ledger, checkout, owner, first)
     settlement.catch_up()
-    found = balance(settlement, owner)
+    found = balance(settlement)
     assert (found.pending, found.available, found.withdrawn) == (4_678, -4_678, 4_678)
     with pytest.raises(InvalidTransition) as caught:
         settlement.execute(financial, c.RequestWithdrawal(balance_id=producer, amount=1))
     assert caught.value.state == "negative"
-    assert holding(settlement, owner)["platform"] == 1_090  # the fee of the second sale
+    assert holding(settlement)["platform"] == 1_090  # the fee of the second sale
 
 
 def test_a_partial_refund_is_shared_by_the_parties_shares(sqlite_ledger, settlement, checkout,
@@ -183,12 +205,12 @@ def test_a_partial_refund_is_shared_by_the_parties_shares(sqlite_ledger, settlem
     refund(sqlite_ledger, checkout, owner, invoice_id, 2_500)
     refund(sqlite_ledger, checkout, owner, invoice_id, 2_500)
     settlement.catch_up()
-    left = holding(settlement, owner)
+    left = holding(settlement)
     assert sum(left.values()) == 5_000
     assert all(abs(left[p] - SHARES[p] // 2) <= 1 for p in PARTIES)
     refund(sqlite_ledger, checkout, owner, invoice_id)  # the rest
     settlement.catch_up()
-    assert holding(settlement, owner) == dict.fromkeys(PARTIES, 0)
+    assert holding(settlement) == dict.fromkeys(PARTIES, 0)
 
 
 def test_the_platform_may_keep_its_fee_on_refunds(tmp_path, clock, checkout, owner):
@@ -199,7 +221,7 @@ def test_the_platform_may_keep_its_fee_on_refunds(tmp_path, clock, checkout, own
         invoice_id = sell(ledger, checkout)
         refund(ledger, checkout, owner, invoice_id)
         settlement.catch_up()
-        left = holding(settlement, owner)
+        left = holding(settlement)
         assert left["platform"] == 1_090
         assert sum(left.values()) == 0
         assert all(left[p] < 0 for p in PARTIES if p != "platform")
@@ -212,24 +234,24 @@ def test_withdrawals_paid_failed_canceled(sqlite_ledger, settlement, clock, chec
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
     clock.advance(16 * DAY)
-    release(settlement, checkout, owner)
-    producer = balance(settlement, owner).id
-    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+    release(settlement)
+    producer = balance(settlement).id
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL",
                                                   bank_account=BANK))
     ids = [uuid4() for _ in range(3)]
     for withdrawal_id in ids:
-        settlement.execute(owner, c.RequestWithdrawal(balance_id=producer, amount=1_000,
+        settlement.execute(PRODUCER, c.RequestWithdrawal(balance_id=producer, amount=1_000,
                                                       withdrawal_id=withdrawal_id))
-    settlement.execute(checkout, c.PayWithdrawal(balance_id=producer, withdrawal_id=ids[0],
+    settlement.execute(PAYOUTS, c.PayWithdrawal(balance_id=producer, withdrawal_id=ids[0],
                                                  reference="TED-1"))
-    settlement.execute(checkout, c.FailWithdrawal(balance_id=producer, withdrawal_id=ids[1],
+    settlement.execute(PAYOUTS, c.FailWithdrawal(balance_id=producer, withdrawal_id=ids[1],
                                                   reason="account closed"))
-    settlement.execute(owner, c.CancelWithdrawal(balance_id=producer, withdrawal_id=ids[2],
+    settlement.execute(PRODUCER, c.CancelWithdrawal(balance_id=producer, withdrawal_id=ids[2],
                                                  reason="changed my mind"))
-    found = balance(settlement, owner)
+    found = balance(settlement)
     assert (found.available, found.in_flight, found.withdrawn) == (3_678, 0, 1_000)
     with pytest.raises(InvalidTransition) as caught:
-        settlement.execute(checkout, c.PayWithdrawal(balance_id=producer, withdrawal_id=ids[0],
+        settlement.execute(PAYOUTS, c.PayWithdrawal(balance_id=producer, withdrawal_id=ids[0],
                                                      reference="TED-1"))
     assert (caught.value.kind, caught.value.state) == ("Withdrawal", "paid")
 
@@ -239,43 +261,43 @@ def test_a_repeated_withdrawal_key_withdraws_once(sqlite_ledger, settlement, clo
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
     clock.advance(16 * DAY)
-    release(settlement, checkout, owner)
-    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+    release(settlement)
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL",
                                                   bank_account=BANK))
-    ask = c.RequestWithdrawal(balance_id=balance(settlement, owner).id, amount=1_000,
+    ask = c.RequestWithdrawal(balance_id=balance(settlement).id, amount=1_000,
                               idempotency_key="w-1")
-    first = settlement.execute(owner, ask)
-    again = settlement.execute(owner, ask)
+    first = settlement.execute(PRODUCER, ask)
+    again = settlement.execute(PRODUCER, ask)
     assert (again.repeated, again.command_id) == (True, first.command_id)
-    assert balance(settlement, owner).in_flight == 1_000
+    assert balance(settlement).in_flight == 1_000
 
 
 def test_the_reserve_limits_withdrawals(sqlite_ledger, settlement, clock, checkout, owner):
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
     clock.advance(16 * DAY)
-    release(settlement, checkout, owner)
-    producer = balance(settlement, owner).id
-    settlement.execute(checkout, c.RecomputeReserve(balance_id=producer))
-    assert balance(settlement, owner).reserved == 187  # 4% of 4_678
-    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+    release(settlement)
+    producer = balance(settlement).id
+    settlement.execute(platform("scheduler"), c.RecomputeReserve(balance_id=producer))
+    assert balance(settlement).reserved == 187  # 4% of 4_678
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL",
                                                   bank_account=BANK))
     with pytest.raises(ValidationError, match="4491"):
-        settlement.execute(owner, c.RequestWithdrawal(balance_id=producer, amount=4_492))
-    settlement.execute(owner, c.RequestWithdrawal(balance_id=producer, amount=4_491))
+        settlement.execute(PRODUCER, c.RequestWithdrawal(balance_id=producer, amount=4_492))
+    settlement.execute(PRODUCER, c.RequestWithdrawal(balance_id=producer, amount=4_491))
 
 
 def test_a_bank_account_may_be_set_before_the_first_sale(sqlite_ledger, settlement, checkout,
                                                          owner):
-    settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL",
                                                   bank_account=BANK))
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
-    found = balance(settlement, owner)
+    found = balance(settlement)
     assert (found.document, found.pending) == ("11144477735", 4_678)
     foreign = {**BANK, "holder_document": "52998224725"}
     with pytest.raises(InvalidTransition, match="not the party's own"):
-        settlement.execute(owner, c.ChangeBankAccount(party="producer-1", currency="BRL",
+        settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL",
                                                       bank_account=foreign))
 
 
@@ -295,25 +317,25 @@ def test_a_bad_bank_account_is_refused_by_field():
 def test_a_dispute_withholds_then_won_reinstates(sqlite_ledger, settlement, clock, checkout,
                                                  owner):
     invoice_id = sell(sqlite_ledger, checkout)
-    sqlite_ledger.execute(checkout, c.OpenDispute(invoice_id=invoice_id, reason="fraud",
+    sqlite_ledger.execute(GATEWAY, c.OpenDispute(invoice_id=invoice_id, reason="fraud",
                                                   respond_by=clock.now() + 7 * DAY))
     settlement.catch_up()
-    assert [balance(settlement, owner, p).disputed for p in PARTIES] == list(SHARES.values())
-    sqlite_ledger.execute(checkout, c.WinDispute(invoice_id=invoice_id))
+    assert [balance(settlement, p).disputed for p in PARTIES] == list(SHARES.values())
+    sqlite_ledger.execute(GATEWAY, c.WinDispute(invoice_id=invoice_id))
     settlement.catch_up()
-    found = balance(settlement, owner)
+    found = balance(settlement)
     assert (found.pending, found.disputed) == (4_678, 0)
 
 
 def test_a_lost_dispute_is_charged_back(sqlite_ledger, settlement, clock, checkout, owner):
     invoice_id = sell(sqlite_ledger, checkout)
     refund(sqlite_ledger, checkout, owner, invoice_id, 4_000)
-    sqlite_ledger.execute(checkout, c.OpenDispute(invoice_id=invoice_id, reason="fraud",
+    sqlite_ledger.execute(GATEWAY, c.OpenDispute(invoice_id=invoice_id, reason="fraud",
                                                   respond_by=clock.now() + 7 * DAY))
-    sqlite_ledger.execute(checkout, c.LoseDispute(invoice_id=invoice_id))
+    sqlite_ledger.execute(GATEWAY, c.LoseDispute(invoice_id=invoice_id))
     settlement.catch_up()
-    assert holding(settlement, owner) == dict.fromkeys(PARTIES, 0)
-    assert all(not balance(settlement, owner, p).holds for p in PARTIES)
+    assert holding(settlement) == dict.fromkeys(PARTIES, 0)
+    assert all(not balance(settlement, p).holds for p in PARTIES)
 
 
 # -- the two applications ----------------------------------------------------------------
@@ -326,34 +348,57 @@ def test_each_application_refuses_the_others_commands(sqlite_ledger, settlement,
         settlement.execute(owner, f.create_invoice())
 
 
-@pytest.mark.parametrize(("preset", "command"), [
-    ("support", lambda b: c.RequestWithdrawal(balance_id=b, amount=1)),
-    ("financial", lambda b: c.ChangeBankAccount(party="producer-1", currency="BRL",
-                                                bank_account=BANK)),
-    ("support", lambda b: c.AdjustBalance(balance_id=b, amount=1, reason="x")),
-    ("checkout", lambda b: c.CancelWithdrawal(balance_id=b, withdrawal_id=uuid4(), reason="x")),
-])
-def test_balance_commands_need_their_permission(sqlite_ledger, settlement, checkout, owner,
-                                                preset, command):
+@pytest.mark.parametrize(("actor", "command", "reason"), [
+    (party("producer-1", "support"), lambda b: c.RequestWithdrawal(balance_id=b, amount=1),
+     "needs permission 'withdraw'"),
+    (party("producer-1", "financial"),
+     lambda b: c.ChangeBankAccount(currency="BRL", bank_account=BANK),
+     "needs permission 'change_bank_account'"),
+    (party("producer-1"), lambda b: c.AdjustBalance(balance_id=b, amount=10**7, reason="x"),
+     "runs for platform principals only"),  # minting money
+    (party("producer-1"), lambda b: c.ReleaseFunds(balance_id=b),
+     "runs for platform principals only"),  # releasing before the release date
+    (party("producer-1"), lambda b: c.FailWithdrawal(balance_id=b, withdrawal_id=uuid4(),
+                                                     reason="x"),
+     "runs for platform principals only"),  # undoing a payout
+    (party("acct-1"), lambda b: c.RequestWithdrawal(balance_id=b, amount=1),
+     None),  # the seller takes its partner's money: NotFound, as no such wallet
+    (platform("checkout"), lambda b: c.CancelWithdrawal(balance_id=b, withdrawal_id=uuid4(),
+                                                        reason="x"),
+     "needs permission 'manage_platform_balances'"),
+    (platform("operator"), lambda b: c.RequestWithdrawal(balance_id=b, amount=1),
+     "moves the platform's balances only"),
+    (platform("scheduler", "acct-1"), lambda b: c.ReleaseFunds(balance_id=b), None),
+], ids=lambda value: getattr(value, "role", None) if isinstance(value, Actor) else None)
+def test_balance_commands_need_their_principal(sqlite_ledger, settlement, checkout, actor,
+                                               command, reason):
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
-    actor = Actor.preset(preset, id="someone", account="acct-1")
-    with pytest.raises(Forbidden):
-        settlement.execute(actor, command(balance(settlement, owner).id))
+    producer = balance(settlement)
+    with pytest.raises(Forbidden if reason else NotFound, match=reason):
+        settlement.execute(actor, command(producer.id))
+    assert balance(settlement).version == producer.version
 
 
 def test_an_actor_of_another_account_cannot_see_or_touch_a_balance(sqlite_ledger, settlement,
                                                                    checkout, owner):
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
-    producer = balance(settlement, owner).id
+    producer = balance(settlement).id
     stranger = Actor.preset("owner", id="owner-2", account="acct-2")
     with pytest.raises(NotFound):
-        balance(settlement, stranger)
+        settlement.balance(stranger, "BRL")
     with pytest.raises(Forbidden):
         settlement.execute(stranger, c.AdjustBalance(balance_id=producer, amount=1, reason="x"))
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # the same answer as for a balance that does not exist
         settlement.get(stranger, Balance, producer)
+    with pytest.raises(NotFound):  # the seller reads its own wallet, never its partner's
+        settlement.balance(Actor.preset("owner", id="o", account="acct-1"), "BRL",
+                           party="producer-1")
+    technical = Actor.preset("technical", id="t", account="producer-1")
+    with pytest.raises(Forbidden, match="financial_reports"):  # reads need a permission too
+        settlement.balance(technical, "BRL")
+    assert settlement.balance(PRODUCER, "BRL").id == producer
 
 
 def test_a_write_that_loses_to_a_withdrawal_is_processed_again(
@@ -361,7 +406,7 @@ def test_a_write_that_loses_to_a_withdrawal_is_processed_again(
 ):
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
-    producer = balance(settlement, owner).id
+    producer = balance(settlement).id
     sell(sqlite_ledger, checkout)
     rival = open_settlement(settlement.settings, ledger=sqlite_ledger)
     original = Settlement.__dict__["policy"]  # the singledispatchmethod itself
@@ -372,12 +417,13 @@ def test_a_write_that_loses_to_a_withdrawal_is_processed_again(
         original.__get__(self, Settlement)(domain_event, processing_event)
         if not raced:  # ... and an adjustment is saved before the policy's write
             raced.append(True)
-            rival.execute(owner, c.AdjustBalance(balance_id=producer, amount=7, reason="x"))
+            rival.execute(platform("operator"), c.AdjustBalance(balance_id=producer, amount=7,
+                                                                reason="x"))
 
     monkeypatch.setattr(Settlement, "policy", racing_policy)
     assert settlement.catch_up() == 1
     rival.close()
-    found = balance(settlement, owner)
+    found = balance(settlement)
     assert (found.pending, found.available) == (2 * 4_678, 7)
     topics = [s.topic.split(".")[-1] for s in settlement.stored_events(producer)]
     assert topics == ["Opened", "Credited", "Adjusted", "Credited"]  # the credit lost, then won
@@ -399,7 +445,7 @@ def test_a_crash_before_the_write_loses_and_doubles_nothing(sqlite_ledger, settl
     assert settlement.position == 0
     restarted = open_settlement(settlement.settings, ledger=sqlite_ledger)
     assert restarted.catch_up() == 5
-    assert balance(restarted, owner).pending == 5 * 4_678
+    assert balance(restarted).pending == 5 * 4_678
     assert restarted.catch_up() == 0
     restarted.close()
 
@@ -425,14 +471,14 @@ def test_a_tick_releases_and_recomputes_the_reserve_when_due(sqlite_ledger, sett
     sell(sqlite_ledger, checkout)  # card: D+15
     sell(sqlite_ledger, checkout, "pix")  # D+8
     report = settlement.tick(START + 10 * DAY)  # catches up with the Ledger first
-    found = balance(settlement, owner)
+    found = balance(settlement)
     assert (found.pending, found.available) == (4_678, 4_678)
     assert found.reserved == 374  # 4% of both sales' credits, recomputed at D+7
     assert found.next_recompute_at == START + 14 * DAY
     assert report.executed == 3 + 4  # reserve x3 creators; Pix release x4 parties
     assert settlement.tick(START + 10 * DAY).executed == 0
     settlement.tick(START + 15 * DAY)
-    found = balance(settlement, owner)
+    found = balance(settlement)
     assert (found.pending, found.available) == (0, 2 * 4_678)
     released = [s for s in settlement.stored_events(found.id) if s.topic.endswith("Released")]
     ats = [settlement.mapper.transcoder.decode(s.state)["at"] for s in released]
@@ -454,7 +500,7 @@ def test_an_event_the_balances_refuse_stops_the_page_there(sqlite_ledger, settle
     monkeypatch.setattr(Balance, "credit", refuse_the_second_sale)
     with pytest.raises(InvalidTransition):
         settlement.catch_up()
-    assert balance(settlement, owner).pending == 4_678  # the first sale, written alone
+    assert balance(settlement).pending == 4_678  # the first sale, written alone
     monkeypatch.setattr(Balance, "credit", original)
     assert settlement.catch_up() == 2
-    assert balance(settlement, owner).pending == 3 * 4_678
+    assert balance(settlement).pending == 3 * 4_678

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payledger.domain import commands as c
+from payledger.domain.balance import Balance
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
@@ -31,10 +32,12 @@ from payledger.ledger import Ledger
 from payledger.settings import Settings
 from payledger.settlement import Settlement, open_settlement
 from tests import factories as f
+from tests.principals import GATEWAY
 
 START = datetime(2026, 3, 2, 12, tzinfo=UTC)
 OWNER = Actor.preset("owner", id="owner-1", account="acct-1")
-CHECKOUT = Actor.preset("checkout", id="checkout", account="acct-1")
+SUPPORT = Actor.preset("support", id="support-1", account="acct-1")
+CHECKOUT = Actor.platform("checkout", id="checkout", account="acct-1")
 BANK = {"bank": "341", "branch": "0001", "number": "12345-6", "holder_name": "Bia Lima",
         "holder_document": "11144477735"}
 SPLITS = [
@@ -54,9 +57,18 @@ advance = st.tuples(st.just("advance"), st.integers(1, 20))
 withdraw = st.tuples(st.just("withdraw"), st.integers(0, 50), st.integers(1, 100),
                      st.sampled_from(["paid", "failed", "canceled", "in flight"]))
 catch_up = st.tuples(st.just("catch_up"))
+adjust = st.tuples(st.just("adjust"), st.integers(0, 50), st.integers(-5_000, 5_000).filter(bool))
 operations = st.lists(
-    st.one_of(sale, sale, sale, refund, dispute, advance, advance, withdraw, withdraw, catch_up),
+    st.one_of(sale, sale, sale, refund, dispute, advance, advance, withdraw, withdraw, catch_up,
+              adjust),
     min_size=10, max_size=40)
+
+
+def own_principal(found: Balance) -> Actor:
+    """Who moves a wallet: its party's owner; the platform's: an operator."""
+    if found.platform:
+        return Actor.platform("operator", id="ops-1", account=found.account)
+    return Actor.preset("owner", id=f"owner@{found.party}", account=found.account)
 
 
 class World:
@@ -68,6 +80,7 @@ class World:
         self.settlement: Settlement = open_settlement(config, ledger=self.ledger)
         self.sales: list[UUID] = []
         self.done: Counter[str] = Counter()
+        self.adjusted: Counter[str] = Counter()
 
     def close(self) -> None:
         self.settlement.close()
@@ -85,16 +98,16 @@ class World:
         self.sales.append(invoice_id)
         if method == "card":
             self.ledger.execute(CHECKOUT, c.RequestCharge(invoice_id=invoice_id))
-            self.ledger.execute(CHECKOUT, c.ApproveCard(invoice_id=invoice_id,
+            self.ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id,
                                                         authorization_code="A"))
             return
         if method == "pix":
-            self.ledger.execute(CHECKOUT, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
+            self.ledger.execute(GATEWAY, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
         else:
-            self.ledger.execute(CHECKOUT, c.IssueBoleto(
+            self.ledger.execute(GATEWAY, c.IssueBoleto(
                 invoice_id=invoice_id, digitable_line=f.BOLETO_LINE,
                 due_at=self.clock.now() + timedelta(days=3)))
-        self.ledger.execute(CHECKOUT, c.RecordPayment(invoice_id=invoice_id, reference="R"))
+        self.ledger.execute(GATEWAY, c.RecordPayment(invoice_id=invoice_id, reference="R"))
 
     def _sale(self, index: int) -> Invoice | None:
         if not self.sales:
@@ -106,46 +119,48 @@ class World:
         if invoice is None or invoice.refundable < 1:
             return
         amount = max(1, invoice.refundable * percent // 100)
-        refund_id = self.ledger.execute(CHECKOUT, f.request_refund(
-            invoice.id, amount, requested_by="support")).aggregate_id
+        refund_id = self.ledger.execute(SUPPORT, f.request_refund(invoice.id, amount)).aggregate_id
         self.ledger.execute(OWNER, c.ApproveRefund(refund_id=refund_id))
-        self.ledger.execute(CHECKOUT, c.SendRefund(refund_id=refund_id, gateway_reference="G"))
+        self.ledger.execute(GATEWAY, c.SendRefund(refund_id=refund_id, gateway_reference="G"))
         outcome = c.SucceedRefund(refund_id=refund_id) if succeeds else c.FailRefund(
             refund_id=refund_id, reason="gateway error")
-        self.ledger.execute(CHECKOUT, outcome)
+        self.ledger.execute(GATEWAY, outcome)
 
     def dispute(self, index: int, outcome: str) -> None:
         invoice = self._sale(index)
         if invoice is None:
             return
-        self.ledger.execute(CHECKOUT, c.OpenDispute(
+        self.ledger.execute(GATEWAY, c.OpenDispute(
             invoice_id=invoice.id, reason="fraud", respond_by=self.clock.now() + timedelta(7)))
         self.catch_up()  # the settlement withholds before the outcome
         if outcome != "open":
             decide = c.WinDispute if outcome == "won" else c.LoseDispute
-            self.ledger.execute(CHECKOUT, decide(invoice_id=invoice.id))
+            self.ledger.execute(GATEWAY, decide(invoice_id=invoice.id))
 
     def advance(self, days: int) -> None:
         self.clock.advance(timedelta(days=days))
         self.catch_up()
         now = self.clock.now()
         for found in list(self.settlement.balances()):
+            scheduler = Actor.platform("scheduler", id="tick", account=found.account)
             if found.next_release_at is not None and found.next_release_at <= now:
-                self.settlement.execute(CHECKOUT, c.ReleaseFunds(balance_id=found.id))
+                self.settlement.execute(scheduler, c.ReleaseFunds(balance_id=found.id))
             if found.next_recompute_at is not None and found.next_recompute_at <= now:
-                self.settlement.execute(CHECKOUT, c.RecomputeReserve(balance_id=found.id))
+                self.settlement.execute(scheduler, c.RecomputeReserve(balance_id=found.id))
 
     def withdraw(self, index: int, percent: int, outcome: str) -> None:
         balances = sorted(self.settlement.balances(), key=lambda b: (b.party, b.currency))
         if not balances:
             return
         found = balances[index % len(balances)]
+        party = own_principal(found)  # each party withdraws from its own wallet, as itself
         if found.bank_account is None:
-            self.settlement.execute(OWNER, c.ChangeBankAccount(
-                party=found.party, currency=found.currency, bank_account=BANK))
+            self.settlement.execute(party, c.ChangeBankAccount(
+                currency=found.currency, bank_account=BANK,
+                selling_account=found.selling_account))
         amount = max(1, found.withdrawable * percent // 100)
         withdrawal = c.RequestWithdrawal(balance_id=found.id, amount=amount)
-        self.settlement.execute(OWNER, withdrawal)
+        self.settlement.execute(party, withdrawal)
         withdrawal_id = next(k for k, w in self.settlement.load(type(found), found.id)
                              .withdrawals.items() if w["status"] == "requested")
         steps = {"paid": c.PayWithdrawal(balance_id=found.id, withdrawal_id=withdrawal_id,
@@ -155,7 +170,21 @@ class World:
                  "canceled": c.CancelWithdrawal(balance_id=found.id,
                                                 withdrawal_id=withdrawal_id, reason="no")}
         if outcome in steps:
-            self.settlement.execute(CHECKOUT if outcome != "canceled" else OWNER, steps[outcome])
+            gateway = Actor.platform("gateway", id="gateway", account=found.account)
+            self.settlement.execute(gateway if outcome != "canceled" else party, steps[outcome])
+
+    def adjust(self, index: int, amount: int) -> None:
+        """An operator's correction (a bonus, or taking one back) of a party's wallet."""
+        balances = sorted(self.settlement.balances(), key=lambda b: (b.party, b.currency))
+        if not balances:
+            return
+        found = balances[index % len(balances)]
+        if found.available + amount < 0:
+            return
+        operator = Actor.platform("operator", id="ops-1", account=found.account)
+        self.settlement.execute(operator, c.AdjustBalance(balance_id=found.id, amount=amount,
+                                                          reason="correction"))
+        self.adjusted[found.currency] += amount
 
     def catch_up(self) -> None:
         self.settlement.catch_up()
@@ -174,11 +203,13 @@ def test_balances_and_withdrawals_conserve_what_was_paid(ops, platform_refunds_f
             for invoice_id in world.sales:
                 invoice = world.ledger.load(Invoice, invoice_id)
                 net[invoice.currency] += invoice.paid - invoice.refunded - invoice.charged_back
+            net.update(world.adjusted)  # an operator's corrections enter the wallets too
             creators: Counter[str] = Counter()
             fees: Counter[str] = Counter()
             for found in world.settlement.balances():
                 kept = fees if found.platform else creators
                 kept[found.currency] += found.holding + found.withdrawn
+                assert found.account == found.party  # a wallet belongs to its party
                 assert found.withdrawn + found.in_flight >= 0
                 assert found.pending >= 0
                 assert found.disputed >= 0

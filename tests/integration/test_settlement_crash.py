@@ -45,7 +45,8 @@ def fill(ledger: Ledger, sales: int) -> tuple[Counter[str], set[tuple[str, str]]
     paid: Counter[str] = Counter()
     credits: set[tuple[str, str]] = set()
     envelope = Envelope(account="acct-1", at=START, actor="test", correlation_id=uuid4(),
-                        causation_id=None, command_id=uuid4())
+                        causation_id=None, command_id=uuid4(), actor_kind="platform",
+                        actor_role="checkout")
     with acting(envelope):
         for start in range(0, sales, BATCH):
             batch = [_paid_invoice(n) for n in range(start, min(start + BATCH, sales))]

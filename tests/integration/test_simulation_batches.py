@@ -43,7 +43,7 @@ def test_a_refused_command_replays_the_step_from_the_same_dice(sqlite_ledger: Le
     def step() -> None:
         rolls.append(sim.rng.random())
         sim.send(sim.checkout, f.create_invoice(invoice_id=invoice_id))
-        sim.send(sim.checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1"))
+        sim.send(sim.gateway, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1"))
         sim.later(timedelta(0), lambda: None)
 
     sim.at_once(step)  # a draft invoice refuses an approval: the step runs again, alone

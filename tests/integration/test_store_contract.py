@@ -28,6 +28,7 @@ from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
 from tests import factories as f
+from tests.principals import GATEWAY
 
 PRICE = 10_000
 REFUND = 4_000
@@ -55,7 +56,7 @@ def state_of(aggregate: Any) -> dict[str, Any]:
 def paid_invoice(ledger: Ledger, checkout: Actor, **extra: Any) -> UUID:
     invoice_id = ledger.execute(checkout, f.create_invoice(price=PRICE, **extra)).aggregate_id
     ledger.execute(checkout, c.RequestCharge(invoice_id=invoice_id))
-    ledger.execute(checkout, c.ApproveCard(invoice_id=invoice_id, authorization_code="AUTH-1"))
+    ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id, authorization_code="AUTH-1"))
     return invoice_id
 
 
@@ -64,8 +65,8 @@ def lifecycle(ledger: Ledger, owner: Actor, checkout: Actor) -> tuple[UUID, UUID
     invoice_id = paid_invoice(ledger, checkout)
     refund_id = ledger.execute(checkout, f.request_refund(invoice_id, REFUND)).aggregate_id
     ledger.execute(owner, c.ApproveRefund(refund_id=refund_id))
-    ledger.execute(checkout, c.SendRefund(refund_id=refund_id, gateway_reference="GW-1"))
-    ledger.execute(checkout, c.SucceedRefund(refund_id=refund_id))
+    ledger.execute(GATEWAY, c.SendRefund(refund_id=refund_id, gateway_reference="GW-1"))
+    ledger.execute(GATEWAY, c.SucceedRefund(refund_id=refund_id))
     return invoice_id, refund_id
 
 

@@ -16,15 +16,16 @@ from uuid import UUID, uuid4
 import pytest
 
 from payledger.domain import commands as c
-from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
+from payledger.domain.errors import Forbidden, InvalidTransition, NotFound, ValidationError
 from payledger.domain.invoice import Invoice
-from payledger.domain.permissions import Actor
+from payledger.domain.permissions import PLATFORM_ROLES, Actor
 from payledger.domain.subscription import Subscription
 from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from payledger.settings import Settings
 from tests import factories as f
 from tests.conftest import START
+from tests.principals import GATEWAY, SCHEDULER
 
 PLAN: dict[str, Any] = {"plan_id": "monthly", "product_id": "course-1", "price": 4_990,
                         "currency": "BRL", "interval_months": 1}
@@ -54,26 +55,26 @@ def topics(ledger: Ledger, aggregate_id: UUID) -> list[str]:
 
 
 class Gateway:
-    """Plays the host: runs the time-driven steps when due and reports card outcomes."""
+    """Plays the host: runs the time-driven steps when due (as the scheduler) and reports
+    card outcomes (as the gateway)."""
 
-    def __init__(self, ledger: Ledger, checkout: Actor, clock: SimulatedClock) -> None:
+    def __init__(self, ledger: Ledger, clock: SimulatedClock) -> None:
         self.ledger = ledger
-        self.checkout = checkout
         self.clock = clock
 
     def at(self, instant: datetime, command: c.Command) -> None:
         self.clock.set(max(instant, self.clock.now()))
-        self.ledger.execute(self.checkout, command)
+        self.ledger.execute(SCHEDULER, command)
 
     def approve(self, sub: Subscription) -> Subscription:
         sub = sub_of(self.ledger, sub)
-        self.ledger.execute(self.checkout, c.ApproveCard(
+        self.ledger.execute(GATEWAY, c.ApproveCard(
             invoice_id=sub.open_invoice_id, authorization_code="AUTH"))
         return sub_of(self.ledger, sub)
 
     def decline(self, sub: Subscription) -> Subscription:
         sub = sub_of(self.ledger, sub)
-        self.ledger.execute(self.checkout, c.DeclineCard(
+        self.ledger.execute(GATEWAY, c.DeclineCard(
             invoice_id=sub.open_invoice_id, reason="insufficient funds"))
         return sub_of(self.ledger, sub)
 
@@ -97,8 +98,8 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway(sqlite_ledger: Ledger, checkout: Actor, clock: SimulatedClock) -> Gateway:
-    return Gateway(sqlite_ledger, checkout, clock)
+def gateway(sqlite_ledger: Ledger, clock: SimulatedClock) -> Gateway:
+    return Gateway(sqlite_ledger, clock)
 
 
 @pytest.fixture
@@ -151,14 +152,14 @@ def test_an_unpaid_first_charge_expires_the_subscription_and_voids_its_invoice(
                                    at=START + timedelta(hours=23) - timedelta(seconds=1))
     before = written(sqlite_ledger)
     with pytest.raises(InvalidTransition):
-        sqlite_ledger.execute(checkout, command)
+        sqlite_ledger.execute(SCHEDULER, command)
     assert written(sqlite_ledger) == before
     gateway.at(START + timedelta(hours=23), c.ExpireSubscription(subscription_id=sub.id))
     assert sub_of(sqlite_ledger, sub).status == "expired"
     assert invoice(sqlite_ledger, sub.open_invoice_id).status == "void"
     before = written(sqlite_ledger)
     with pytest.raises(InvalidTransition):  # a late approval finds nothing to pay
-        sqlite_ledger.execute(checkout, c.ApproveCard(invoice_id=sub.open_invoice_id,
+        sqlite_ledger.execute(GATEWAY, c.ApproveCard(invoice_id=sub.open_invoice_id,
                                                       authorization_code="LATE"))
     assert written(sqlite_ledger) == before
 
@@ -213,7 +214,7 @@ def test_the_number_of_failed_cycles_and_the_retries_are_settings(
                         dunning_retry_days=(2,))
     ledger = Ledger(settings, clock=clock)
     try:
-        gateway = Gateway(ledger, checkout, clock)
+        gateway = Gateway(ledger, clock)
         sub = gateway.approve(subscribe(ledger, checkout))
         sub = gateway.decline(gateway.renew(sub))
         assert sub.retry_at == clock.now() + timedelta(days=2)
@@ -309,20 +310,46 @@ def test_the_buyers_email_change_reaches_a_running_subscription(
     assert sub_of(sqlite_ledger, ended).customer["email"] == f.CUSTOMER["email"]
 
 
-@pytest.mark.parametrize(("preset", "command"), [
-    ("checkout", lambda i: c.CancelSubscription(subscription_id=i, reason="r")),
-    ("checkout", lambda i: c.ReactivateSubscription(subscription_id=i)),
-    ("support", lambda i: c.RenewSubscription(subscription_id=i)),
-    ("support", lambda i: c.RetryRenewal(subscription_id=i)),
-    ("financial", lambda i: c.SetAutoRenew(subscription_id=i, enabled=False)),
+ACCOUNT_ONLY = "runs for account principals only"
+PLATFORM_ONLY = "runs for platform principals only"
+MANAGE = "needs permission 'manage_subscriptions'"
+TIMED = "needs permission 'run_timed_steps'"
+
+
+@pytest.mark.parametrize(("preset", "command", "refusal"), [
+    ("technical", lambda i: c.CancelSubscription(subscription_id=i, reason="r"), MANAGE),
+    ("gateway", lambda i: c.CancelSubscription(subscription_id=i, reason="r"), MANAGE),
+    ("scheduler", lambda i: c.ReactivateSubscription(subscription_id=i), MANAGE),
+    ("support", lambda i: c.RenewSubscription(subscription_id=i), PLATFORM_ONLY),
+    ("checkout", lambda i: c.RenewSubscription(subscription_id=i), TIMED),
+    ("support", lambda i: c.RetryRenewal(subscription_id=i), PLATFORM_ONLY),
+    ("owner", lambda i: c.ExpireSubscription(subscription_id=i), PLATFORM_ONLY),
+    ("financial", lambda i: c.SetAutoRenew(subscription_id=i, enabled=False), MANAGE),
 ])
-def test_each_command_needs_its_permission(sqlite_ledger, checkout, preset, command) -> None:
+def test_each_command_needs_its_permission(sqlite_ledger, checkout, preset, command,
+                                           refusal) -> None:
+    """Account profiles are presets; the platform's roles are built with Actor.platform."""
     sub = subscribe(sqlite_ledger, checkout)
-    actor = Actor.preset(preset, id="someone", account="acct-1")
+    build = Actor.platform if preset in PLATFORM_ROLES else Actor.preset
+    actor = build(preset, id="someone", account="acct-1")
     before = written(sqlite_ledger)
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden) as caught:
         sqlite_ledger.execute(actor, command(sub.id))
+    assert refusal in str(caught.value)
     assert written(sqlite_ledger) == before
+
+
+def test_the_checkout_carries_the_buyers_own_cancellation(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway,
+) -> None:
+    sub = gateway.approve(subscribe(sqlite_ledger, checkout))
+    sqlite_ledger.execute(checkout, c.CancelSubscription(subscription_id=sub.id,
+                                                         reason="buyer canceled"))
+    after = sub_of(sqlite_ledger, sub)
+    assert (after.status, after.canceled_by, after.cancel_reason) == (
+        "canceled", "checkout", "buyer canceled")
+    sqlite_ledger.execute(checkout, c.ReactivateSubscription(subscription_id=sub.id))
+    assert sub_of(sqlite_ledger, sub).status == "active"
 
 
 def test_selling_needs_the_sell_permission(sqlite_ledger: Ledger, support: Actor) -> None:
@@ -331,10 +358,10 @@ def test_selling_needs_the_sell_permission(sqlite_ledger: Ledger, support: Actor
     assert written(sqlite_ledger) == 0
 
 
-def test_another_accounts_subscription_is_forbidden(sqlite_ledger, checkout) -> None:
+def test_another_accounts_subscription_is_not_found(sqlite_ledger, checkout) -> None:
     sub = subscribe(sqlite_ledger, checkout)
     elsewhere = Actor.preset("owner", id="owner-2", account="acct-2")
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         sqlite_ledger.execute(elsewhere, c.CancelSubscription(subscription_id=sub.id, reason="r"))
 
 

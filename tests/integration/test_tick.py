@@ -11,35 +11,46 @@ from payledger.domain.time import SimulatedClock
 from payledger.ledger import Ledger
 from tests import factories as f
 from tests.conftest import START
+from tests.principals import GATEWAY
 
 
 def written(ledger: Ledger) -> int:
     return ledger.recorder.max_notification_id() or 0
 
 
-def sell(ledger: Ledger, actor: Actor, method: str) -> Invoice:
-    invoice_id = ledger.execute(actor, f.create_invoice(method=method)).aggregate_id
+def sell(ledger: Ledger, checkout: Actor, method: str) -> Invoice:
+    """The checkout sells; the gateway issues the Pix, or approves the card charged."""
+    invoice_id = ledger.execute(checkout, f.create_invoice(method=method)).aggregate_id
     if method == "pix":
-        ledger.execute(actor, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
+        ledger.execute(GATEWAY, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
     elif method == "card":
-        ledger.execute(actor, c.RequestCharge(invoice_id=invoice_id))
-        ledger.execute(actor, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1"))
+        ledger.execute(checkout, c.RequestCharge(invoice_id=invoice_id))
+        ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id, authorization_code="A1"))
     return ledger.load(Invoice, invoice_id)
 
 
-def at(ledger: Ledger, invoice: Invoice, topic: str) -> object:
+def state(ledger: Ledger, invoice: Invoice, topic: str) -> dict[str, object]:
     for stored in ledger.stored_events(invoice.id):
         if stored.topic == f"payledger:Invoice.{topic}":
-            return ledger.mapper.transcoder.decode(stored.state)["at"]
+            return ledger.mapper.transcoder.decode(stored.state)
     raise AssertionError(f"no {topic} on {invoice.id}")
 
 
+def at(ledger: Ledger, invoice: Invoice, topic: str) -> object:
+    return state(ledger, invoice, topic)["at"]
+
+
+def by(ledger: Ledger, invoice: Invoice, topic: str) -> tuple[object, object, object]:
+    event = state(ledger, invoice, topic)
+    return event["actor"], event["actor_kind"], event["actor_role"]
+
+
 def test_one_tick_far_ahead_runs_each_step_at_its_own_instant(
-    ledger: Ledger, owner: Actor, clock: SimulatedClock,
+    ledger: Ledger, checkout: Actor, clock: SimulatedClock,
 ) -> None:
-    pix = sell(ledger, owner, "pix")
-    card = sell(ledger, owner, "card")
-    left = ledger.load(Invoice, ledger.execute(owner, f.create_invoice()).aggregate_id)
+    pix = sell(ledger, checkout, "pix")
+    card = sell(ledger, checkout, "card")
+    left = ledger.load(Invoice, ledger.execute(checkout, f.create_invoice()).aggregate_id)
 
     report = ledger.tick(START + timedelta(days=365))
 
@@ -50,11 +61,13 @@ def test_one_tick_far_ahead_runs_each_step_at_its_own_instant(
     assert ledger.load(Invoice, card.id).warranty_ended
     assert at(ledger, card, "WarrantyEnded") == START + timedelta(days=7)
     assert ledger.load(Invoice, left.id).abandoned_at == START + timedelta(hours=1)
+    scheduler = ("payledger-tick", "platform", "scheduler")
+    assert by(ledger, pix, "Expired") == by(ledger, card, "WarrantyEnded") == scheduler
 
 
-def test_a_second_tick_at_the_same_instant_writes_nothing(ledger: Ledger, owner: Actor) -> None:
-    sell(ledger, owner, "pix")
-    sell(ledger, owner, "card")
+def test_a_second_tick_at_the_same_instant_writes_nothing(ledger: Ledger, checkout: Actor) -> None:
+    sell(ledger, checkout, "pix")
+    sell(ledger, checkout, "card")
     as_of = START + timedelta(days=30)
     ledger.tick(as_of)
     before = written(ledger)
@@ -62,17 +75,17 @@ def test_a_second_tick_at_the_same_instant_writes_nothing(ledger: Ledger, owner:
     assert (report.executed, report.rounds, written(ledger)) == (0, 0, before)
 
 
-def test_nothing_runs_before_it_is_due(ledger: Ledger, owner: Actor) -> None:
-    pix = sell(ledger, owner, "pix")
+def test_nothing_runs_before_it_is_due(ledger: Ledger, checkout: Actor) -> None:
+    pix = sell(ledger, checkout, "pix")
     before = written(ledger)
     assert ledger.tick(START + timedelta(hours=23)).executed == 0
     assert written(ledger) == before
     assert ledger.load(Invoice, pix.id).status == "open"
 
 
-def test_a_paid_invoice_loses_its_expiry(ledger: Ledger, owner: Actor) -> None:
-    pix = sell(ledger, owner, "pix")
-    ledger.execute(owner, c.RecordPayment(invoice_id=pix.id, reference="E2E1"))
+def test_a_paid_invoice_loses_its_expiry(ledger: Ledger, checkout: Actor) -> None:
+    pix = sell(ledger, checkout, "pix")
+    ledger.execute(GATEWAY, c.RecordPayment(invoice_id=pix.id, reference="E2E1"))
     ledger.tick(START + timedelta(days=2))
     paid = ledger.load(Invoice, pix.id)
     assert paid.status == "paid"
@@ -80,12 +93,12 @@ def test_a_paid_invoice_loses_its_expiry(ledger: Ledger, owner: Actor) -> None:
 
 
 def test_a_new_ledger_on_the_store_resumes_the_index(
-    store_url: str, owner: Actor, clock: SimulatedClock,
+    store_url: str, checkout: Actor, clock: SimulatedClock,
 ) -> None:
     from payledger.settings import Settings
 
     first = Ledger(Settings(store_url=store_url), clock=clock)
-    pix = sell(first, owner, "pix")
+    pix = sell(first, checkout, "pix")
     first.tick(START + timedelta(hours=1))
     first.close()
     again = Ledger(Settings(store_url=store_url), clock=clock)
@@ -98,9 +111,9 @@ def test_a_new_ledger_on_the_store_resumes_the_index(
 
 
 def test_a_refused_step_is_not_retried_until_its_aggregate_changes(
-    sqlite_ledger: Ledger, owner: Actor,
+    sqlite_ledger: Ledger, checkout: Actor,
 ) -> None:
-    pix = sell(sqlite_ledger, owner, "pix")
+    pix = sell(sqlite_ledger, checkout, "pix")
     index = sqlite_ledger.scheduler.index
     sqlite_ledger.scheduler.catch_up()
     # Make the index claim an expiry the invoice will refuse (due before it expires).

@@ -16,6 +16,7 @@ from payledger.ledger import Ledger
 from payledger.settlement import open_settlement
 from tests import factories as f
 from tests.conftest import START
+from tests.principals import GATEWAY
 
 PLAN = {"plan_id": "monthly", "product_id": "course-1", "price": 4_990, "currency": "BRL",
         "interval_months": 1}
@@ -31,17 +32,17 @@ def topics(app: object, after: int = 0) -> Counter[str]:
     return counts
 
 
-def test_a_year_in_one_tick(ledger: Ledger, owner: Actor) -> None:
-    sub_id = ledger.execute(owner, c.CreateSubscription(
+def test_a_year_in_one_tick(ledger: Ledger, checkout: Actor) -> None:
+    sub_id = ledger.execute(checkout, c.CreateSubscription(
         customer=f.CUSTOMER, plan=PLAN, payment_method="card-tok-1",
         split=f.SPLIT)).aggregate_id
     first = ledger.load(Subscription, sub_id).invoice_ids[0]
-    ledger.execute(owner, c.ApproveCard(invoice_id=first, authorization_code="A1"))
-    plan_id = ledger.execute(owner, c.CreateInstallmentPlan(
+    ledger.execute(GATEWAY, c.ApproveCard(invoice_id=first, authorization_code="A1"))
+    plan_id = ledger.execute(checkout, c.CreateInstallmentPlan(
         items=[{"product_id": "course-1", "unit_price": 60_000}], customer=f.CUSTOMER,
         currency="BRL", split=f.SPLIT, count=3)).aggregate_id
     plan_invoice = ledger.load(InstallmentPlan, plan_id).installments[0]["invoice_id"]
-    ledger.execute(owner, c.ApproveCard(invoice_id=plan_invoice, authorization_code="A2"))
+    ledger.execute(GATEWAY, c.ApproveCard(invoice_id=plan_invoice, authorization_code="A2"))
     settlement = open_settlement(ledger.settings, ledger=ledger)
     try:
         as_of = START + timedelta(days=365)

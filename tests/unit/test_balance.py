@@ -15,12 +15,15 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from payledger.domain.balance import Balance
+from payledger.domain.balance import Balance, Source
 from payledger.domain.envelope import acting
 from payledger.domain.errors import InvalidTransition, ValidationError
 from tests.unit.test_invoice import DAY, MINUTE, T0, envelope
 
 TZ = "America/Sao_Paulo"
+PARTY = "copro-9"  # a partner's wallet: what it earns from every producer
+SELLER = "acct-1"
+SOURCE: Source = {"source_account": SELLER, "role": "coproducer"}
 WEEK = timedelta(days=7)
 OWN = {"bank": "341", "branch": "0001", "number": "12345-6", "kind": "checking",
        "holder_name": "Bia Lima", "holder_document": "11144477735"}
@@ -40,13 +43,14 @@ class Story:
     def __init__(self, platform: bool = False) -> None:
         self.now = T0
         self.events: list[Any] = []
-        with acting(envelope(T0)):
-            self.balance = Balance.open("producer-1", "BRL", platform=platform,
+        party = "platform" if platform else PARTY
+        with acting(envelope(T0, account=party)):  # a balance's events are its party's
+            self.balance = Balance.open(party, "BRL", selling_account=SELLER,
                                         reserve_interval=WEEK)
 
     def do(self, call: Callable[..., object], *args: Any, at: datetime | None = None) -> Story:
         self.now = at if at is not None else self.now + MINUTE
-        with acting(envelope(self.now)):
+        with acting(envelope(self.now, account=self.balance.account)):
             call(*args)
         return self
 
@@ -64,7 +68,7 @@ class Story:
                available_on: datetime | None = None) -> UUID:
         invoice_id = invoice_id or uuid4()
         self.do(self.balance.credit, invoice_id, amount, available_on or T0 + 15 * DAY,
-                self.now, TZ)
+                self.now, TZ, SOURCE)
         return invoice_id
 
     def release_all(self) -> Story:
@@ -102,12 +106,24 @@ def parts(balance: Balance) -> tuple[int, int, int, int]:
 # -- opening and crediting ---------------------------------------------------------------
 
 
-def test_a_balance_is_named_by_account_party_and_currency():
+def test_a_wallet_is_named_by_its_party_and_currency_and_belongs_to_the_party():
     story = Story()
-    assert story.balance.id == Balance.create_id("acct-1", "producer-1", "BRL")
-    assert story.balance.id != Balance.create_id("acct-2", "producer-1", "BRL")
-    assert story.balance.id != Balance.create_id("acct-1", "producer-1", "USD")
+    assert story.balance.id == Balance.create_id(PARTY, "BRL")
+    assert story.balance.id == Balance.create_id(PARTY, "BRL", selling_account="acct-2")
+    assert story.balance.id != Balance.create_id(PARTY, "USD")
+    assert story.balance.account == PARTY
+    assert story.balance.selling_account is None
     assert story.balance.next_recompute_at == T0 + WEEK
+
+
+def test_the_platform_has_a_balance_per_selling_account():
+    story = Story(platform=True)
+    assert story.balance.id == Balance.create_id("platform", "BRL", selling_account=SELLER)
+    assert story.balance.id != Balance.create_id("platform", "BRL", selling_account="acct-2")
+    assert (story.balance.account, story.balance.selling_account) == ("platform", SELLER)
+    with pytest.raises(ValidationError) as unnamed:
+        Balance.create_id("platform", "BRL")
+    assert unnamed.value.field == "selling_account"
     assert Story(platform=True).balance.next_recompute_at is None
 
 
@@ -131,8 +147,9 @@ def test_a_credit_is_pending_until_its_release_date():
 def test_a_sale_is_credited_once_while_it_is_pending():
     story = Story()
     invoice_id = story.credit(1_000)
-    story.refused(InvalidTransition, story.balance.credit, invoice_id, 1_000, T0 + DAY, T0, TZ)
-    story.refused(ValidationError, story.balance.credit, uuid4(), 0, T0 + DAY, T0, TZ)
+    credit = story.balance.credit
+    story.refused(InvalidTransition, credit, invoice_id, 1_000, T0 + DAY, T0, TZ, SOURCE)
+    story.refused(ValidationError, credit, uuid4(), 0, T0 + DAY, T0, TZ, SOURCE)
 
 
 # -- withdrawals -------------------------------------------------------------------------
@@ -234,9 +251,9 @@ def test_a_debit_comes_off_the_sales_receivable_first_then_available():
     old = story.credit(5_000, available_on=T0 + DAY)
     story.release_all()
     new = story.credit(3_000)
-    story.do(story.balance.debit, new, 4_000, "refund", "r-1")
+    story.do(story.balance.debit, new, 4_000, "refund", "r-1", SOURCE)
     assert parts(story.balance) == (0, 4_000, 0, 0)
-    story.do(story.balance.debit, old, 1_000, "refund", "r-2")
+    story.do(story.balance.debit, old, 1_000, "refund", "r-2", SOURCE)
     assert parts(story.balance) == (0, 3_000, 0, 0)
     debited = [e for e in story.balance.pending_events if type(e).__name__ == "Debited"]
     assert [(e.from_pending, e.from_available) for e in debited] == [(3_000, 1_000), (0, 1_000)]
@@ -246,9 +263,9 @@ def test_a_refund_after_a_withdrawal_makes_the_balance_negative_and_blocks_withd
     story = funded(10_000)
     sale = story.credit(2_000)
     story.do(story.balance.pay_withdrawal, story.withdraw(10_000), "TED-1")
-    story.do(story.balance.debit, sale, 2_000, "refund", "r-1")  # its own receivable
+    story.do(story.balance.debit, sale, 2_000, "refund", "r-1", SOURCE)  # its own receivable
     assert (story.balance.status, story.balance.available) == ("open", 0)
-    story.do(story.balance.debit, uuid4(), 1_500, "chargeback", "dispute lost")
+    story.do(story.balance.debit, uuid4(), 1_500, "chargeback", "dispute lost", SOURCE)
     assert story.balance.available == -1_500
     assert story.balance.status == "negative"
     error = story.refused(InvalidTransition, story.balance.request_withdrawal, uuid4(), 1)
@@ -262,8 +279,8 @@ def test_a_refund_after_a_withdrawal_makes_the_balance_negative_and_blocks_withd
 
 def test_a_debit_names_its_cause_and_is_positive():
     story = funded()
-    story.refused(ValidationError, story.balance.debit, uuid4(), 10, "gift", "x")
-    story.refused(ValidationError, story.balance.debit, uuid4(), 0, "refund", "x")
+    story.refused(ValidationError, story.balance.debit, uuid4(), 10, "gift", "x", SOURCE)
+    story.refused(ValidationError, story.balance.debit, uuid4(), 0, "refund", "x", SOURCE)
 
 
 def test_adjustments_never_make_a_balance_negative():
@@ -282,11 +299,11 @@ def test_a_dispute_withholds_from_the_receivable_then_available_never_below_zero
     story.credit(1_000, available_on=T0 + DAY)
     story.release_all()  # available 1_000
     sale = story.credit(3_000, available_on=T0 + 15 * DAY)
-    story.do(story.balance.withhold, sale, 5_000)
+    story.do(story.balance.withhold, sale, 5_000, SOURCE)
     assert parts(story.balance) == (0, 0, 4_000, 0)
     assert story.balance.holds[str(sale)]["available_on"] == T0 + 15 * DAY
-    story.refused(InvalidTransition, story.balance.withhold, sale, 10)
-    story.do(story.balance.reinstate, sale)  # won
+    story.refused(InvalidTransition, story.balance.withhold, sale, 10, SOURCE)
+    story.do(story.balance.reinstate, sale, SOURCE)  # won
     assert parts(story.balance) == (3_000, 1_000, 0, 0)
     assert story.balance.receivables[str(sale)] == {"amount": 3_000,
                                                     "available_on": T0 + 15 * DAY}
@@ -296,10 +313,10 @@ def test_a_dispute_withholds_from_the_receivable_then_available_never_below_zero
 def test_a_lost_dispute_is_debited_from_the_hold_and_the_rest_reinstated():
     story = Story()
     sale = story.credit(3_000)
-    story.do(story.balance.withhold, sale, 3_000)
-    story.do(story.balance.debit, sale, 2_000, "chargeback", "dispute lost")
+    story.do(story.balance.withhold, sale, 3_000, SOURCE)
+    story.do(story.balance.debit, sale, 2_000, "chargeback", "dispute lost", SOURCE)
     assert parts(story.balance) == (0, 0, 1_000, 0)
-    story.do(story.balance.reinstate, sale)
+    story.do(story.balance.reinstate, sale, SOURCE)
     assert parts(story.balance) == (1_000, 0, 0, 0)
     assert not story.balance.holds
 
@@ -307,8 +324,8 @@ def test_a_lost_dispute_is_debited_from_the_hold_and_the_rest_reinstated():
 def test_nothing_to_withhold_writes_nothing():
     story = Story()
     before = snapshot(story.balance)
-    story.do(story.balance.withhold, uuid4(), 500)
-    story.do(story.balance.reinstate, uuid4())
+    story.do(story.balance.withhold, uuid4(), 500, SOURCE)
+    story.do(story.balance.reinstate, uuid4(), SOURCE)
     assert snapshot(story.balance) == before
 
 
@@ -344,14 +361,14 @@ def test_a_copy_is_independent_of_its_original():
     commands must leave the original as it was."""
     story = funded(10_000)
     sale = story.credit(3_000)
-    story.do(story.balance.withhold, sale, 2_000)
+    story.do(story.balance.withhold, sale, 2_000, SOURCE)
     withdrawal_id = story.withdraw(1_000)
     story.balance.collect_events()
     original = story.balance
     before = repr(sorted(vars(original).items()))
     story.balance = copy.deepcopy(original)
-    story.do(story.balance.debit, sale, 2_500, "chargeback", "dispute lost")
-    story.do(story.balance.reinstate, sale)
+    story.do(story.balance.debit, sale, 2_500, "chargeback", "dispute lost", SOURCE)
+    story.do(story.balance.reinstate, sale, SOURCE)
     story.do(story.balance.pay_withdrawal, withdrawal_id, "TED-1")
     story.credit(500)
     story.do(lambda: story.balance.recompute_reserve(story.now, 400, 30, WEEK, TZ),

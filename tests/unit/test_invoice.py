@@ -35,7 +35,8 @@ DAY = timedelta(days=1)
 def envelope(at: datetime, account: str = ACCOUNT) -> Envelope:
     command_id = uuid4()
     return Envelope(account=account, at=at, actor="tester", correlation_id=command_id,
-                    causation_id=None, command_id=command_id)
+                    causation_id=None, command_id=command_id, actor_kind="platform",
+                    actor_role="checkout")
 
 
 class Story:

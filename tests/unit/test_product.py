@@ -26,7 +26,7 @@ CO = "coproducer-1"
 def make(**extra: Any) -> Product:
     fields: dict[str, Any] = {
         "account": ACCOUNT, "product_id": "course-1", "name": "The course",
-        "producer": "producer-1", "affiliate_commission_bps": 3_000,
+        "affiliate_commission_bps": 3_000,
     }
     with acting(envelope(T0)):
         return Product.register(**{**fields, **extra})
@@ -146,7 +146,7 @@ def test_an_ended_share_is_free_again():
 
 @pytest.mark.parametrize(
     ("coproducer", "bps", "field"),
-    [("producer-1", 1_000, "coproducer"), ("platform", 1_000, "coproducer"),
+    [(ACCOUNT, 1_000, "coproducer"), ("platform", 1_000, "coproducer"),
      (CO, 0, "bps"), (CO, 10_001, "bps")],
 )
 def test_bad_invitations_are_refused_by_name(coproducer, bps, field):
@@ -205,7 +205,7 @@ def test_a_party_named_twice_is_refused(affiliate, field):
 
 
 def test_registration():
-    product = make(producer=None)
+    product = make()
     assert product.id == Product.create_id(ACCOUNT, "course-1")
     assert product.id != Product.create_id("acct-2", "course-1")
     assert (product.producer, product.affiliate_commission_bps, product.status) == (
@@ -214,8 +214,7 @@ def test_registration():
 
 @pytest.mark.parametrize(
     ("extra", "field"),
-    [({"producer": "platform"}, "producer"), ({"affiliate_commission_bps": 0},
-                                              "affiliate_commission_bps"),
+    [({"affiliate_commission_bps": 0}, "affiliate_commission_bps"),
      ({"affiliate_commission_bps": 10_001}, "affiliate_commission_bps")],
 )
 def test_bad_registrations_are_refused_by_name(extra, field):

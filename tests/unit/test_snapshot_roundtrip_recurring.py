@@ -20,6 +20,7 @@ from eventsourcing.persistence import (
 from payledger.domain.balance import Balance, WithdrawalStatus
 from payledger.domain.installments import InstallmentPlan, InstallmentState, PlanStatus
 from payledger.domain.subscription import Subscription, SubscriptionStatus
+from tests.unit.test_balance import SOURCE
 from tests.unit.test_balance import Story as BalanceStory
 from tests.unit.test_fastjson import LIBRARY
 from tests.unit.test_installments import PlanStory
@@ -75,7 +76,7 @@ def test_a_balance_with_a_pending_withdrawal(mapper):
     story.credit(10_000)
     story.release_all()
     held = story.credit(3_000)
-    story.do(story.balance.withhold, held, 1_000)
+    story.do(story.balance.withhold, held, 1_000, SOURCE)
     withdrawal_id = story.bank().withdraw(4_000)
     balance = story.balance
     assert balance.withdrawals[str(withdrawal_id)]["status"] == WithdrawalStatus.REQUESTED

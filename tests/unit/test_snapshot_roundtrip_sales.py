@@ -105,7 +105,7 @@ def coupon(do: Clock) -> Coupon:
 
 
 def product(do: Clock) -> Product:
-    made: Product = do(lambda: Product.register(ACCOUNT, "course-1", "The course", None, 3_000))
+    made: Product = do(lambda: Product.register(ACCOUNT, "course-1", "The course", 3_000))
     do(made.set_affiliate_commission, 2_500)
     do(made.invite_coproducer, "co-1", 2_000, T0)
     do(made.accept_coproduction, "co-1")
