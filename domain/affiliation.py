@@ -53,9 +53,13 @@ class Affiliation(LedgerAggregate):
         TOPIC = "payledger:Affiliation.Requested"
         product_id: str
         affiliate: str
+        consent_reference: str | None = None
 
     @event(Requested)
-    def __init__(self, id: UUID, product_id: str, affiliate: str) -> None:
+    def __init__(self, id: UUID, product_id: str, affiliate: str,
+                 consent_reference: str | None = None) -> None:
+        """Asked by the affiliate's own principal, or by an operator with its
+        `consent_reference`."""
         self.product_id = product_id
         self.affiliate = affiliate
         self.status = AffiliationStatus.REQUESTED
@@ -63,15 +67,16 @@ class Affiliation(LedgerAggregate):
         self.reason: str | None = None
         self.periods: list[CommissionPeriod] = []
 
-    def request_again(self) -> None:
+    def request_again(self, consent_reference: str | None = None) -> None:
         self._require("request an affiliation", AffiliationStatus.REFUSED, AffiliationStatus.ENDED)
-        self._requested_again()
+        self._requested_again(consent_reference=consent_reference)
 
     class RequestedAgain(LedgerEvent):
         TOPIC = "payledger:Affiliation.RequestedAgain"
+        consent_reference: str | None = None
 
     @event(RequestedAgain)
-    def _requested_again(self) -> None:
+    def _requested_again(self, consent_reference: str | None = None) -> None:
         self.status = AffiliationStatus.REQUESTED
         self.reason = None
 
@@ -107,16 +112,18 @@ class Affiliation(LedgerAggregate):
         self.status = AffiliationStatus.REFUSED
         self.reason = reason
 
-    def end(self, reason: str) -> None:
+    def end(self, reason: str, consent_reference: str | None = None) -> None:
+        """Ended by the producer's side, or left by the affiliate (the event's actor)."""
         self._require("end", AffiliationStatus.APPROVED)
-        self._ended(reason=reason)
+        self._ended(reason=reason, consent_reference=consent_reference)
 
     class Ended(LedgerEvent):
         TOPIC = "payledger:Affiliation.Ended"
         reason: str
+        consent_reference: str | None = None
 
     @event(Ended)
-    def _ended(self, reason: str) -> None:
+    def _ended(self, reason: str, consent_reference: str | None = None) -> None:
         self.status = AffiliationStatus.ENDED
         self.reason = reason
         self.periods[-1]["until"] = self.updated_at

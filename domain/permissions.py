@@ -63,6 +63,7 @@ class Permission(StrEnum):
     CHANGE_BANK_ACCOUNT = "change_bank_account"
     MANAGE_PRODUCTS = "manage_products"  # products, coproductions, affiliate commission
     MANAGE_COUPONS = "manage_coupons"
+    ANSWER_PARTNERSHIPS = "answer_partnerships"  # as a coproducer or an affiliate
     # -- the platform's (never an account principal's) ------------------------------
     SELL = "sell"
     RECORD_PAYMENTS = "record_payments"

@@ -143,33 +143,41 @@ class Product(LedgerAggregate):
             "accepted_at": None, "ended_at": None,
         })
 
-    def accept_coproduction(self, coproducer: str) -> None:
+    def accept_coproduction(self, coproducer: str, consent_reference: str | None = None) -> None:
+        """The coproducer's answer (its own principal is the event's actor), or an
+        operator's with the coproducer's `consent_reference`."""
         self._require_invited("accept a coproduction", coproducer)
         self._check_total(self._latest(coproducer)["bps"])  # type: ignore[index]
-        self._coproduction_accepted(coproducer=coproducer)
+        self._coproduction_accepted(coproducer=coproducer, consent_reference=consent_reference)
 
     class CoproductionAccepted(LedgerEvent):
         TOPIC = "payledger:Product.CoproductionAccepted"
         coproducer: str
+        consent_reference: str | None = None
 
     @event(CoproductionAccepted)
-    def _coproduction_accepted(self, coproducer: str) -> None:
+    def _coproduction_accepted(self, coproducer: str,
+                               consent_reference: str | None = None) -> None:
         found = self._latest(coproducer)
         assert found is not None
         found["status"] = CoproductionStatus.ACCEPTED
         found["accepted_at"] = self.updated_at
 
-    def decline_coproduction(self, coproducer: str, reason: str) -> None:
+    def decline_coproduction(self, coproducer: str, reason: str,
+                             consent_reference: str | None = None) -> None:
         self._require_invited("decline a coproduction", coproducer)
-        self._coproduction_declined(coproducer=coproducer, reason=reason)
+        self._coproduction_declined(coproducer=coproducer, reason=reason,
+                                    consent_reference=consent_reference)
 
     class CoproductionDeclined(LedgerEvent):
         TOPIC = "payledger:Product.CoproductionDeclined"
         coproducer: str
         reason: str
+        consent_reference: str | None = None
 
     @event(CoproductionDeclined)
-    def _coproduction_declined(self, coproducer: str, reason: str) -> None:
+    def _coproduction_declined(self, coproducer: str, reason: str,
+                               consent_reference: str | None = None) -> None:
         found = self._latest(coproducer)
         assert found is not None
         found["status"] = CoproductionStatus.DECLINED

@@ -156,7 +156,8 @@ class CommandApplication(Application[UUID]):
             if lost and (done := self._repeat(prepared)):
                 raise _Repeated(index, done)  # a collision: the key's first run won
             aggregate_id, events = self._run(prepared, index, Work(
-                self, prepared.actor, type(prepared.command).__name__, touched, created))
+                self, prepared.actor, type(prepared.command).__name__, touched, created,
+                account=prepared.envelope.account))
             record = self._record_key(prepared, aggregate_id, events)
             if record is not None:
                 records.append(record)
@@ -193,7 +194,7 @@ class CommandApplication(Application[UUID]):
     def _envelope(self, actor: Actor, command: Command) -> Envelope:
         command_id = uuid4()
         return Envelope(
-            account=actor.account,
+            account=command.acting_account(actor),
             at=aware(command.at or self.clock.now(), "at"),
             actor=actor.id,
             actor_kind=actor.kind.value,
@@ -220,10 +221,10 @@ class CommandApplication(Application[UUID]):
 
     def _repeat(self, prepared: _Prepared) -> Receipt | None:
         """The first receipt of a command whose key was used before, if it was."""
-        actor, command = prepared.actor, prepared.command
+        command = prepared.command
         if not command.idempotency_key:
             return None
-        key_id = IdempotencyRecord.create_id(actor.account, command.idempotency_key)
+        key_id = IdempotencyRecord.create_id(prepared.envelope.account, command.idempotency_key)
         try:
             record = load(self, IdempotencyRecord, key_id)
         except NotFound:
@@ -301,9 +302,9 @@ def _refuse_repeated_keys(batch: list[_Prepared]) -> None:
         key = prepared.command.idempotency_key
         if key is None:
             continue
-        if (prepared.actor.account, key) in seen:
+        if (prepared.envelope.account, key) in seen:
             raise ValidationError("idempotency_key", f"{key!r} is used twice in one batch")
-        seen.add((prepared.actor.account, key))
+        seen.add((prepared.envelope.account, key))
 
 
 def follow_heads(saved: Iterable[object], heads: Mapping[UUID, tuple[int, str]]) -> None:

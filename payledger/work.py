@@ -34,12 +34,14 @@ class Work:
     def __init__(
         self, ledger: Ledger, actor: Actor, action: str,
         touched: dict[UUID, LedgerAggregate] | None = None,
-        created: dict[UUID, str] | None = None,
+        created: dict[UUID, str] | None = None, *, account: str | None = None,
     ) -> None:
         """`touched` and `created` are shared by the commands of one batch, so a
-        command sees what the ones before it did."""
+        command sees what the ones before it did. `account`: whose aggregates the
+        command touches (the actor's, but for a partner's answer)."""
         self.ledger = ledger
         self.actor = actor
+        self.account = actor.account if account is None else account
         self.action = action
         self.touched: dict[UUID, LedgerAggregate] = {} if touched is None else touched
         self.created: dict[UUID, str] = {} if created is None else created
@@ -53,7 +55,7 @@ class Work:
             found = self.touched[aggregate_id]
         else:
             found = self.ledger.load(kind, aggregate_id)
-        if found.account != self.actor.account:
+        if found.account != self.account:
             raise NotFound(kind.KIND, aggregate_id)
         assert isinstance(found, kind)
         self._touch(found)

@@ -13,6 +13,11 @@ OPERATOR = Actor.platform("operator", id="ops-1", account=ACCOUNT)
 SCHEDULER = Actor.platform("scheduler", id="payledger-tick", account=ACCOUNT)
 
 
+def partner(account: str) -> Actor:
+    """A partner's own owner (a coproducer's, an affiliate's): a principal of its account."""
+    return Actor.preset("owner", id=f"owner@{account}", account=account)
+
+
 def platform_for(command: Command | type[Command], account: str = ACCOUNT) -> Actor:
     """The platform principal whose role runs `command` (the checkout where several do)."""
     needed = command.allowed[Kind.PLATFORM]

@@ -10,6 +10,7 @@ from payledger.domain.commands.affiliation import (
     AffiliationCommand,
     ApproveAffiliation,
     EndAffiliation,
+    LeaveAffiliation,
     RefuseAffiliation,
     RequestAffiliation,
 )
@@ -28,6 +29,7 @@ from payledger.domain.commands.balance import (
 )
 from payledger.domain.commands.base import (
     Command,
+    PartnerAnswer,
     from_pydantic,
 )
 from payledger.domain.commands.buyer import ChangeBuyerEmail
@@ -135,10 +137,12 @@ __all__ = [
     "IssueBoleto",
     "IssuePix",
     "Item",
+    "LeaveAffiliation",
     "LoseDispute",
     "MarkInstallmentOverdue",
     "MarkUncollectible",
     "OpenDispute",
+    "PartnerAnswer",
     "PauseSubscription",
     "PayWithdrawal",
     "PlanCommand",

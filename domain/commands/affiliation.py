@@ -1,10 +1,10 @@
-"""Commands on an affiliation: asked for by the affiliate (through the host platform),
-decided by whoever may approve affiliates."""
+"""Commands on an affiliation: asked for and left by the affiliate as a principal of its
+own account (`PartnerAnswer`), decided and ended by whoever may approve affiliates."""
 
 from __future__ import annotations
 
-from payledger.domain.commands.base import Command, Text
-from payledger.domain.permissions import P, account_only, platform_only
+from payledger.domain.commands.base import Command, PartnerAnswer, Text
+from payledger.domain.permissions import P, account_only, either
 from payledger.domain.splits import Party
 
 
@@ -13,8 +13,23 @@ class AffiliationCommand(Command):
     affiliate: Party
 
 
-class RequestAffiliation(AffiliationCommand):
-    allowed = platform_only(P.RECORD_PARTNER_ACTIONS)
+class RequestAffiliation(AffiliationCommand, PartnerAnswer):
+    allowed = either(P.ANSWER_PARTNERSHIPS, P.RECORD_PARTNER_ACTIONS)
+
+    @property
+    def partner(self) -> str:
+        return self.affiliate
+
+
+class LeaveAffiliation(AffiliationCommand, PartnerAnswer):
+    """The affiliate ends its own affiliation."""
+
+    allowed = either(P.ANSWER_PARTNERSHIPS, P.RECORD_PARTNER_ACTIONS)
+    reason: Text = "left"
+
+    @property
+    def partner(self) -> str:
+        return self.affiliate
 
 
 class ApproveAffiliation(AffiliationCommand):

@@ -79,7 +79,56 @@ class Command(BaseModel):
                 raise Forbidden(actor.id, type(self).__name__,
                                 f"{name} is passed by platform principals only")
 
+    def acting_account(self, actor: Actor) -> str:
+        """The account whose aggregates the command touches: the actor's own, but for
+        a partner's answer to another account's invitation (`PartnerAnswer`)."""
+        return actor.account
+
     def digest_fields(self) -> dict[str, Any]:
         """What makes two commands "the same request" for an idempotency key."""
         meta = {"at", "idempotency_key", "correlation_id", "causation_id"}
         return self.model_dump(mode="json", exclude=meta)
+
+
+class PartnerAnswer(Command):
+    """A partner's answer to an invitation addressed to it: a coproducer accepting or
+    declining, an affiliate asking for or leaving an affiliation.
+
+    The one exception to "an account principal touches only its own account's
+    aggregates" (docs/decisions/0002-partners-answer-for-themselves.md): the partner's
+    own principal (permission `answer_partnerships`) answers on the producer's
+    aggregate, naming `producer_account`, and the event records the partner as its
+    actor. The producer's principals cannot answer for it; a platform operator can,
+    only with the partner's `consent_reference`, which the event records.
+    """
+
+    producer_account: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                       max_length=200)] | None = None
+    consent_reference: Text | None = None
+
+    @property
+    def partner(self) -> str:
+        raise NotImplementedError
+
+    def acting_account(self, actor: Actor) -> str:
+        if actor.is_platform or self.producer_account is None:
+            return actor.account
+        return self.producer_account
+
+    def authorize(self, actor: Actor) -> None:
+        super().authorize(actor)
+        name = type(self).__name__
+        if actor.is_platform:
+            if self.consent_reference is None:
+                raise Forbidden(actor.id, name, "an operator answers for a partner only with "
+                                                "the partner's consent_reference")
+            return
+        if self.partner != actor.account:
+            raise Forbidden(actor.id, name, f"answers for its own account only, not for "
+                                            f"{self.partner!r}")
+        if self.producer_account is None:
+            raise ValidationError("producer_account", "a partner names the producer's "
+                                                      "account it answers")
+        if self.consent_reference is not None:
+            raise ValidationError("consent_reference", "records an operator's evidence of "
+                                                       "consent; a partner answers itself")

@@ -1,8 +1,7 @@
 """Commands on a product and its coproductions.
 
-The owner registers products and invites or ends coproducers; the coproducer's answer
-(accept, decline) reaches payledger through the host platform, which holds
-`Permission.RECORD_PARTNER_ACTIONS`.
+The owner registers products and invites or ends coproducers; the coproducer answers
+(accept, decline) as a principal of its own account (`PartnerAnswer`).
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from payledger.domain.commands.base import Command, Instant, Text
-from payledger.domain.permissions import P, account_only, platform_only
+from payledger.domain.commands.base import Command, Instant, PartnerAnswer, Text
+from payledger.domain.permissions import P, account_only, either
 from payledger.domain.splits import Party
 
 Share = Annotated[int, Field(ge=1, le=10_000, strict=True)]
@@ -47,15 +46,23 @@ class InviteCoproducer(ProductCommand):
     starts_at: Instant | None = None
 
 
-class AcceptCoproduction(ProductCommand):
-    allowed = platform_only(P.RECORD_PARTNER_ACTIONS)
+class AcceptCoproduction(ProductCommand, PartnerAnswer):
+    allowed = either(P.ANSWER_PARTNERSHIPS, P.RECORD_PARTNER_ACTIONS)
     coproducer: Party
 
+    @property
+    def partner(self) -> str:
+        return self.coproducer
 
-class DeclineCoproduction(ProductCommand):
-    allowed = platform_only(P.RECORD_PARTNER_ACTIONS)
+
+class DeclineCoproduction(ProductCommand, PartnerAnswer):
+    allowed = either(P.ANSWER_PARTNERSHIPS, P.RECORD_PARTNER_ACTIONS)
     coproducer: Party
     reason: Text = "declined"
+
+    @property
+    def partner(self) -> str:
+        return self.coproducer
 
 
 class EndCoproduction(ProductCommand):

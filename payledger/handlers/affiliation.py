@@ -24,13 +24,14 @@ def request_affiliation(work: Work, cmd: c.RequestAffiliation, _: Settings) -> U
     product = load_product(work, cmd.product_id)
     if cmd.affiliate == product.producer:
         raise ValidationError("affiliate", f"{cmd.affiliate} is the producer of {cmd.product_id}")
-    affiliation_id = Affiliation.create_id(work.actor.account, cmd.product_id, cmd.affiliate)
+    affiliation_id = Affiliation.create_id(work.account, cmd.product_id, cmd.affiliate)
     affiliation = find(work, Affiliation, affiliation_id)
     if affiliation is None:
         affiliation = work.add(Affiliation(id=affiliation_id, product_id=cmd.product_id,
-                                           affiliate=cmd.affiliate))
+                                           affiliate=cmd.affiliate,
+                                           consent_reference=cmd.consent_reference))
     else:
-        affiliation.request_again()
+        affiliation.request_again(cmd.consent_reference)
     return affiliation.id
 
 
@@ -41,7 +42,7 @@ def on_affiliation(step: AffiliationStep) -> Handler:
 
 
 def load_affiliation(work: Work, cmd: c.AffiliationCommand) -> Affiliation:
-    key = Affiliation.create_id(work.actor.account, cmd.product_id, cmd.affiliate)
+    key = Affiliation.create_id(work.account, cmd.product_id, cmd.affiliate)
     affiliation = find(work, Affiliation, key)
     if affiliation is None:
         raise NotFound(Affiliation.KIND, f"{cmd.affiliate} of {cmd.product_id}")
@@ -64,6 +65,11 @@ def _end(_work: Work, affiliation: Affiliation, cmd: c.EndAffiliation) -> None:
     affiliation.end(cmd.reason)
 
 
+@on_affiliation
+def _leave(_work: Work, affiliation: Affiliation, cmd: c.LeaveAffiliation) -> None:
+    affiliation.end(cmd.reason, cmd.consent_reference)
+
+
 AFFILIATIONS = AggregateWiring(
     kind=Affiliation,
     app="ledger",
@@ -72,5 +78,6 @@ AFFILIATIONS = AggregateWiring(
         c.ApproveAffiliation: _approve,
         c.RefuseAffiliation: _refuse,
         c.EndAffiliation: _end,
+        c.LeaveAffiliation: _leave,
     },
 )

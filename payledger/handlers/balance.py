@@ -30,7 +30,7 @@ def reserve_interval(settings: Settings) -> timedelta:
 
 def change_bank_account(work: Work, cmd: c.ChangeBankAccount, settings: Settings) -> UUID:
     """The actor's own wallet's, or (an operator's) the platform's of a selling account."""
-    party = PLATFORM_PARTY if work.actor.is_platform else work.actor.account
+    party = PLATFORM_PARTY if work.actor.is_platform else work.account
     selling_account = cmd.selling_account if work.actor.is_platform else None
     try:
         balance = own_balance(work, Balance.create_id(party, cmd.currency, selling_account))

@@ -16,7 +16,7 @@ from payledger.work import Work
 
 
 def create_coupon(work: Work, cmd: c.CreateCoupon, _: Settings) -> UUID:
-    account = work.actor.account
+    account = work.account
     if find(work, Coupon, Coupon.create_id(account, cmd.code)) is not None:
         raise ValidationError("code", f"coupon {cmd.code} already exists")
     coupon = Coupon.create(
@@ -36,7 +36,7 @@ def disable_coupon(work: Work, cmd: c.DisableCoupon, _: Settings) -> UUID:
 def load_coupon(work: Work, code: str, field: str) -> Coupon:
     """The account's coupon of that code; another account's code is unknown here."""
     try:
-        return work.get(Coupon, Coupon.create_id(work.actor.account, code))
+        return work.get(Coupon, Coupon.create_id(work.account, code))
     except NotFound:
         raise ValidationError(field, f"unknown coupon {code}") from None
 

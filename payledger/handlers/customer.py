@@ -33,7 +33,7 @@ def link_customer(work: Work, customer: CustomerData, kind: str, aggregate_id: U
     document = customer.get("document")
     if not document:
         return
-    buyer_id = Buyer.create_id(work.actor.account, document)
+    buyer_id = Buyer.create_id(work.account, document)
     buyer = find(work, Buyer, buyer_id)
     if buyer is None:
         buyer = work.add(Buyer(id=buyer_id, customer=customer.copy()))
@@ -43,7 +43,7 @@ def link_customer(work: Work, customer: CustomerData, kind: str, aggregate_id: U
 
 
 def change_buyer_email(work: Work, cmd: c.ChangeBuyerEmail, _: Settings) -> UUID:
-    buyer = find(work, Buyer, Buyer.create_id(work.actor.account, cmd.document))
+    buyer = find(work, Buyer, Buyer.create_id(work.account, cmd.document))
     if buyer is None:
         raise ValidationError("document", "matches no buyer of this account")
     buyer.change_email(cmd.document, cmd.current_email, cmd.new_email)

@@ -22,7 +22,7 @@ ProductStep = Callable[[Product, Any], None]
 
 
 def register_product(work: Work, cmd: c.RegisterProduct, _: Settings) -> UUID:
-    account = work.actor.account
+    account = work.account
     if find(work, Product, Product.create_id(account, cmd.product_id)) is not None:
         raise ValidationError("product_id", f"product {cmd.product_id} is already registered")
     product = Product.register(account, cmd.product_id, cmd.name, cmd.affiliate_commission_bps)
@@ -30,7 +30,7 @@ def register_product(work: Work, cmd: c.RegisterProduct, _: Settings) -> UUID:
 
 
 def load_product(work: Work, product_id: str) -> Product:
-    found = find(work, Product, Product.create_id(work.actor.account, product_id))
+    found = find(work, Product, Product.create_id(work.account, product_id))
     if found is None:
         raise NotFound(Product.KIND, product_id)
     return found
@@ -54,12 +54,12 @@ def _invite(product: Product, cmd: c.InviteCoproducer) -> None:
 
 @on_product
 def _accept(product: Product, cmd: c.AcceptCoproduction) -> None:
-    product.accept_coproduction(cmd.coproducer)
+    product.accept_coproduction(cmd.coproducer, cmd.consent_reference)
 
 
 @on_product
 def _decline(product: Product, cmd: c.DeclineCoproduction) -> None:
-    product.decline_coproduction(cmd.coproducer, cmd.reason)
+    product.decline_coproduction(cmd.coproducer, cmd.reason, cmd.consent_reference)
 
 
 @on_product
@@ -86,7 +86,7 @@ def rules_in_force(
     affiliate, when named, must be approved for that product at that instant. A product
     never registered has no coproducers, and its producer is the account itself.
     """
-    account = work.actor.account
+    account = work.account
     at = current_envelope().at
     product = find(work, Product, Product.create_id(account, product_id))
     affiliate = None

@@ -1,4 +1,11 @@
-"""The shop's catalogue: products and coproductions, affiliates, coupons."""
+"""The shop's catalogue: products and coproductions, affiliates, coupons.
+
+Partners answer for themselves, as principals of their own accounts: each coproducer
+accepts or declines, each affiliate asks (and one leaves) on the producer's product.
+One coproducer answers by phone, and a platform operator records it with the
+consent's reference; the producer's owner tries once to answer for a partner and is
+refused.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +39,11 @@ COUPONS: tuple[tuple[str, CouponKind, int, int | None, int | None], ...] = (
 )
 
 
+def partner(account: str) -> Actor:
+    """A partner's own owner: a principal of its account, never of the producer's."""
+    return Actor.preset("owner", id=f"owner@{account}", account=account)
+
+
 class Catalog(SimulationBase):
     def schedule(self, start: datetime) -> None:
         self.manager = Actor.preset("affiliate_manager", id="manager-rui", account=ACCOUNT)
@@ -52,19 +64,23 @@ class Catalog(SimulationBase):
             self.send(self.owner, c.InviteCoproducer(
                 product_id=product, coproducer=coproducer, bps=bps))
             if answer == "accept":
-                self.send(self.operator, c.AcceptCoproduction(
-                    product_id=product, coproducer=coproducer))
+                self.send(partner(coproducer), c.AcceptCoproduction(
+                    product_id=product, coproducer=coproducer, producer_account=ACCOUNT))
             elif answer == "decline":
-                self.send(self.operator, c.DeclineCoproduction(
-                    product_id=product, coproducer=coproducer, reason="no time this year"))
+                self.send(self.operator, c.DeclineCoproduction(  # answered by phone
+                    product_id=product, coproducer=coproducer, reason="no time this year",
+                    consent_reference="support call 2026-0042"))
+        self.send(self.owner, c.AcceptCoproduction(  # refused: not the owner's to answer
+            product_id="ebook-finance", coproducer="coproducer-ivo", producer_account=ACCOUNT))
         for product in AFFILIATED:
             for affiliate in AFFILIATES:
                 self.affiliate_asks(product, affiliate)
         self.make_coupons()
 
     def affiliate_asks(self, product: str, affiliate: str) -> None:
-        asked = c.RequestAffiliation(product_id=product, affiliate=affiliate)
-        if not self.send(self.operator, asked):
+        asked = c.RequestAffiliation(product_id=product, affiliate=affiliate,
+                                     producer_account=ACCOUNT)
+        if not self.send(partner(affiliate), asked):
             return
         self.report.made("Affiliation", self.affiliation_key(product, affiliate))
         if affiliate == "affiliate-4":
@@ -88,8 +104,9 @@ class Catalog(SimulationBase):
         """Day 20: a coproduction and an affiliation end."""
         self.send(self.owner, c.EndCoproduction(
             product_id="template-pack", coproducer="coproducer-max", reason="contract over"))
-        self.send(self.manager, c.EndAffiliation(
-            product_id="course-excel", affiliate="affiliate-2", reason="left the program"))
+        self.send(partner("affiliate-2"), c.LeaveAffiliation(
+            product_id="course-excel", affiliate="affiliate-2", producer_account=ACCOUNT,
+            reason="left the program"))
         self.approved["course-excel"].remove("affiliate-2")
 
     # -- what a sale takes from the catalogue ------------------------------------------

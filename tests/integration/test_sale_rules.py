@@ -21,7 +21,7 @@ from payledger.settings import Settings
 from tests import factories as f
 from tests.conftest import START
 from tests.integration.test_commands import decoded, refused_without_writing, written
-from tests.principals import GATEWAY, OPERATOR, platform_for
+from tests.principals import GATEWAY, OPERATOR, partner, platform_for
 
 DAY = timedelta(days=1)
 PRODUCT = "course-1"  # the product of `f.create_invoice`
@@ -54,15 +54,17 @@ def manager() -> Actor:
 
 
 def coproduce(ledger: Ledger, owner: Actor, coproducer: str, bps: int, **when: Any) -> None:
-    """The owner invites; the operator records the coproducer's acceptance."""
+    """The owner invites; the coproducer accepts, as a principal of its own account."""
     ledger.execute(owner, c.InviteCoproducer(product_id=PRODUCT, coproducer=coproducer,
                                              bps=bps, **when))
-    ledger.execute(OPERATOR, c.AcceptCoproduction(product_id=PRODUCT, coproducer=coproducer))
+    ledger.execute(partner(coproducer), c.AcceptCoproduction(
+        product_id=PRODUCT, coproducer=coproducer, producer_account="acct-1"))
 
 
 def affiliate(ledger: Ledger, manager: Actor, name: str = "aff-1") -> None:
-    """The operator records the affiliate's request; the account's manager approves it."""
-    ledger.execute(OPERATOR, c.RequestAffiliation(product_id=PRODUCT, affiliate=name))
+    """The affiliate asks as itself; the account's manager approves it."""
+    ledger.execute(partner(name), c.RequestAffiliation(product_id=PRODUCT, affiliate=name,
+                                                       producer_account="acct-1"))
     ledger.execute(manager, c.ApproveAffiliation(product_id=PRODUCT, affiliate=name))
 
 
@@ -134,8 +136,9 @@ def test_a_declined_or_pending_coproduction_takes_nothing(sqlite_ledger, owner, 
                                                     bps=2_000))
     sqlite_ledger.execute(owner, c.InviteCoproducer(product_id=PRODUCT, coproducer="co-b",
                                                     bps=2_000))
-    sqlite_ledger.execute(OPERATOR, c.DeclineCoproduction(product_id=PRODUCT,
-                                                          coproducer="co-b"))
+    sqlite_ledger.execute(partner("co-b"), c.DeclineCoproduction(product_id=PRODUCT,
+                                                          coproducer="co-b",
+        producer_account="acct-1"))
     assert parts(sale(sqlite_ledger, checkout)) == {"platform": 1_090, "acct-1": 8_910}
 
 
@@ -152,8 +155,9 @@ def test_a_sale_naming_an_affiliate_not_approved_is_refused(
     sqlite_ledger, checkout, manager, product, state
 ):
     if state != "never asked":
-        sqlite_ledger.execute(OPERATOR, c.RequestAffiliation(product_id=PRODUCT,
-                                                             affiliate="aff-1"))
+        sqlite_ledger.execute(partner("aff-1"), c.RequestAffiliation(product_id=PRODUCT,
+                                                             affiliate="aff-1",
+        producer_account="acct-1"))
     if state == "refused":
         sqlite_ledger.execute(manager, c.RefuseAffiliation(product_id=PRODUCT,
                                                            affiliate="aff-1", reason="no"))
@@ -209,13 +213,16 @@ def test_coproduction_steps_are_stored_and_refused_steps_write_nothing(
                                                    reason="left"))
     sqlite_ledger.execute(owner, c.InviteCoproducer(product_id=PRODUCT, coproducer="co-d",
                                                     bps=4_000))
-    sqlite_ledger.execute(OPERATOR, c.AcceptCoproduction(product_id=PRODUCT, coproducer="co-d"))
+    sqlite_ledger.execute(partner("co-d"), c.AcceptCoproduction(
+        product_id=PRODUCT, coproducer="co-d", producer_account="acct-1"))
     error = refused_without_writing(sqlite_ledger, ValidationError, lambda: sqlite_ledger.execute(
-        OPERATOR, c.AcceptCoproduction(product_id=PRODUCT, coproducer="co-c")))
+        partner("co-c"), c.AcceptCoproduction(product_id=PRODUCT, coproducer="co-c",
+                                              producer_account="acct-1")))
     assert error.field == "bps"
     error = refused_without_writing(sqlite_ledger, InvalidTransition, lambda: (
-        sqlite_ledger.execute(OPERATOR, c.DeclineCoproduction(product_id=PRODUCT,
-                                                              coproducer="co-a"))))
+        sqlite_ledger.execute(partner("co-a"), c.DeclineCoproduction(product_id=PRODUCT,
+                                                              coproducer="co-a",
+        producer_account="acct-1"))))
     assert (error.kind, error.state, error.command) == (
         "Coproduction", "accepted", "decline a coproduction")
     stored = sqlite_ledger.load(Product, product)
@@ -241,7 +248,8 @@ def test_a_product_is_registered_once_per_account(sqlite_ledger, owner, product)
 def test_an_unknown_product_is_not_found(sqlite_ledger, owner):
     for actor, command in (
         (owner, c.InviteCoproducer(product_id="nope", coproducer="co-a", bps=100)),
-        (OPERATOR, c.RequestAffiliation(product_id="nope", affiliate="aff-1")),
+        (partner("aff-1"), c.RequestAffiliation(product_id="nope", affiliate="aff-1",
+                                                producer_account="acct-1")),
     ):
         error = refused_without_writing(sqlite_ledger, NotFound,
                                         lambda a=actor, cmd=command: sqlite_ledger.execute(a, cmd))
@@ -266,7 +274,12 @@ def needs(permission: str) -> str:
         ("financial", lambda: c.EndCoproduction(product_id=PRODUCT, coproducer="x",
                                                 reason="r"), needs("manage_products")),
         ("affiliate_manager", lambda: c.AcceptCoproduction(product_id=PRODUCT, coproducer="x"),
-         PLATFORM_ONLY),
+         needs("answer_partnerships")),
+        ("owner", lambda: c.AcceptCoproduction(product_id=PRODUCT, coproducer="x",
+                                               producer_account="acct-1"),
+         "answers for its own account only"),
+        ("operator", lambda: c.AcceptCoproduction(product_id=PRODUCT, coproducer="x"),
+         "consent_reference"),
         ("checkout", lambda: c.AcceptCoproduction(product_id=PRODUCT, coproducer="x"),
          needs("record_partner_actions")),
         ("support", lambda: c.ApproveAffiliation(product_id=PRODUCT, affiliate="a"),
@@ -276,7 +289,7 @@ def needs(permission: str) -> str:
         ("operator", lambda: c.ApproveAffiliation(product_id=PRODUCT, affiliate="a"),
          ACCOUNT_ONLY),
         ("technical", lambda: c.RequestAffiliation(product_id=PRODUCT, affiliate="a"),
-         PLATFORM_ONLY),
+         needs("answer_partnerships")),
         ("gateway", lambda: c.RequestAffiliation(product_id=PRODUCT, affiliate="a"),
          needs("record_partner_actions")),
         ("support", lambda: c.SetAffiliateCommission(product_id=PRODUCT, bps=100),
@@ -295,23 +308,29 @@ def test_product_commands_need_their_permission(sqlite_ledger, product, preset, 
 
 
 def test_an_account_principal_cannot_answer_for_a_partner(sqlite_ledger, owner, product):
-    """Accepting a coproduction is the coproducer's answer, recorded by the operator with
-    their consent: the owner, who holds every account permission, may not give it."""
-    sqlite_ledger.execute(owner, c.InviteCoproducer(product_id=PRODUCT, coproducer="co-a",
-                                                    bps=2_500))
-    accept = c.AcceptCoproduction(product_id=PRODUCT, coproducer="co-a")
+    """Accepting a coproduction is the coproducer's answer, given as itself (or recorded
+    by an operator with its consent): the owner, who holds every account permission,
+    may not give it."""
+    for coproducer in ("co-a", "co-b"):
+        sqlite_ledger.execute(owner, c.InviteCoproducer(product_id=PRODUCT,
+                                                        coproducer=coproducer, bps=2_500))
+    accept = c.AcceptCoproduction(product_id=PRODUCT, coproducer="co-a",
+                                  producer_account="acct-1")
     error = refused_without_writing(sqlite_ledger, Forbidden,
                                     lambda: sqlite_ledger.execute(owner, accept))
-    assert PLATFORM_ONLY in str(error)
+    assert "answers for its own account only" in str(error)
     assert [x["status"] for x in sqlite_ledger.load(Product, product).coproductions] == [
-        "invited"]
-    sqlite_ledger.execute(OPERATOR, accept)
+        "invited", "invited"]
+    sqlite_ledger.execute(partner("co-a"), accept)
+    sqlite_ledger.execute(OPERATOR, c.AcceptCoproduction(
+        product_id=PRODUCT, coproducer="co-b", consent_reference="call 2026-07"))
     assert [x["status"] for x in sqlite_ledger.load(Product, product).coproductions] == [
-        "accepted"]
-    _, topic, state = decoded(sqlite_ledger, product)[-1]
-    assert topic.endswith(".CoproductionAccepted")
-    assert (state["actor"], state["actor_kind"], state["actor_role"]) == (
-        "ops-1", "platform", "operator")
+        "accepted", "accepted"]
+    answers = [state for _, topic, state in decoded(sqlite_ledger, product)
+               if topic.endswith(".CoproductionAccepted")]
+    assert [(s["actor"], s["actor_kind"], s["account"], s["consent_reference"])
+            for s in answers] == [("owner@co-a", "account", "acct-1", None),
+                                  ("ops-1", "platform", "acct-1", "call 2026-07")]
 
 
 # -- affiliations -------------------------------------------------------------------------------
@@ -333,7 +352,8 @@ def test_a_product_without_a_commission_cannot_approve_affiliates(
     sqlite_ledger, owner, manager
 ):
     sqlite_ledger.execute(owner, c.RegisterProduct(product_id=PRODUCT, name="No affiliates"))
-    sqlite_ledger.execute(OPERATOR, c.RequestAffiliation(product_id=PRODUCT, affiliate="aff-1"))
+    sqlite_ledger.execute(partner("aff-1"), c.RequestAffiliation(
+        product_id=PRODUCT, affiliate="aff-1", producer_account="acct-1"))
     error = refused_without_writing(sqlite_ledger, InvalidTransition, lambda: (
         sqlite_ledger.execute(manager, c.ApproveAffiliation(product_id=PRODUCT,
                                                             affiliate="aff-1"))))
@@ -341,7 +361,8 @@ def test_a_product_without_a_commission_cannot_approve_affiliates(
 
 
 def test_an_affiliate_asks_again_after_a_refusal(sqlite_ledger, manager, product):
-    request = c.RequestAffiliation(product_id=PRODUCT, affiliate="aff-1")
+    request = c.RequestAffiliation(product_id=PRODUCT, affiliate="aff-1",
+                                   consent_reference="form 88")  # recorded by an operator
     first = sqlite_ledger.execute(OPERATOR, request)
     error = refused_without_writing(sqlite_ledger, InvalidTransition,
                                     lambda: sqlite_ledger.execute(OPERATOR, request))
@@ -356,8 +377,9 @@ def test_an_affiliate_asks_again_after_a_refusal(sqlite_ledger, manager, product
 def test_the_producer_cannot_be_its_own_affiliate(sqlite_ledger, product):
     before = written(sqlite_ledger)
     with pytest.raises(ValidationError) as caught:
-        sqlite_ledger.execute(OPERATOR, c.RequestAffiliation(product_id=PRODUCT,
-                                                             affiliate="acct-1"))
+        sqlite_ledger.execute(partner("acct-1"), c.RequestAffiliation(product_id=PRODUCT,
+                                                             affiliate="acct-1",
+        producer_account="acct-1"))
     assert caught.value.field == "affiliate"
     assert written(sqlite_ledger) == before
 
