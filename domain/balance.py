@@ -412,15 +412,18 @@ class Balance(LedgerAggregate):
 
     # -- bank account and withdrawals ------------------------------------------------
 
-    def change_bank_account(self, bank_account: dict[str, Any]) -> None:
-        """The first account names the party's document; every later one must match."""
+    def change_bank_account(self, bank_account: dict[str, Any], document: str | None) -> None:
+        """A party's bank account carries its account's registered `document`. The
+        platform's (`document` None: the platform is not an account) names its own
+        with its first, and every later one must match it."""
         command = "change the bank account"
         holder = bank_account["holder_document"]
-        if self.document is not None and holder != self.document:
-            raise self.refuse(command, "the holder's document is not the party's own")
+        anchor = document if document is not None else self.document
+        if anchor is not None and holder != anchor:
+            raise self.refuse(command, "the holder's document is not the account's own")
         if bank_account == self.bank_account:
             raise self.refuse(command, "it is already the account on file")
-        self._bank_account_changed(bank_account=bank_account, document=self.document or holder)
+        self._bank_account_changed(bank_account=bank_account, document=anchor or holder)
 
     class BankAccountChanged(LedgerEvent):
         TOPIC = "payledger:Balance.BankAccountChanged"
@@ -433,13 +436,19 @@ class Balance(LedgerAggregate):
         self.document = document
 
     def request_withdrawal(self, withdrawal_id: UUID, amount: int,
-                           bank_account: dict[str, Any] | None = None) -> None:
+                           bank_account: dict[str, Any] | None = None,
+                           document: str | None = None) -> None:
+        """Only to the bank account on file, which must carry the account's registered
+        `document` as it is now (None for the platform's balance)."""
         command = "request a withdrawal"
         if self.bank_account is None:
             raise self.refuse(command, "no bank account is on file")
         destination = bank_account or self.bank_account
+        if document is not None and self.bank_account["holder_document"] != document:
+            raise self.refuse(command, "the account's document changed since the bank account "
+                                       "on file was set: add one with the new document")
         if destination["holder_document"] != self.document:
-            raise self.refuse(command, "the holder's document is not the party's own")
+            raise self.refuse(command, "the holder's document is not the account's own")
         if destination != self.bank_account:
             raise self.refuse(command, "money goes only to the bank account on file")
         if self.available < 0:

@@ -64,6 +64,7 @@ class Permission(StrEnum):
     MANAGE_PRODUCTS = "manage_products"  # products, coproductions, affiliate commission
     MANAGE_COUPONS = "manage_coupons"
     ANSWER_PARTNERSHIPS = "answer_partnerships"  # as a coproducer or an affiliate
+    MANAGE_COLLABORATORS = "manage_collaborators"
     # -- the platform's (never an account principal's) ------------------------------
     SELL = "sell"
     RECORD_PAYMENTS = "record_payments"
@@ -71,15 +72,18 @@ class Permission(StrEnum):
     ADJUST_BALANCES = "adjust_balances"
     MANAGE_PLATFORM_BALANCES = "manage_platform_balances"
     RUN_TIMED_STEPS = "run_timed_steps"
+    REGISTER_ACCOUNTS = "register_accounts"
 
 
 P = Permission
 
 PLATFORM_PERMISSIONS: frozenset[Permission] = frozenset({
     P.SELL, P.RECORD_PAYMENTS, P.RECORD_PARTNER_ACTIONS, P.ADJUST_BALANCES,
-    P.MANAGE_PLATFORM_BALANCES, P.RUN_TIMED_STEPS,
+    P.MANAGE_PLATFORM_BALANCES, P.RUN_TIMED_STEPS, P.REGISTER_ACCOUNTS,
 })
 ACCOUNT_PERMISSIONS: frozenset[Permission] = frozenset(Permission) - PLATFORM_PERMISSIONS
+OWNER_ONLY: frozenset[Permission] = frozenset({P.CHANGE_BANK_ACCOUNT, P.MANAGE_COLLABORATORS})
+"""No collaborator profile, preset or custom, grants these."""
 
 PRESETS: Mapping[str, frozenset[Permission]] = MappingProxyType({
     "owner": ACCOUNT_PERMISSIONS,
@@ -105,9 +109,10 @@ PLATFORM_ROLES: Mapping[str, frozenset[Permission]] = MappingProxyType({
                            P.CHANGE_BUYER_EMAIL}),
     # approvals, declines, Pix and boleto payments, chargebacks, transfer outcomes
     "gateway": frozenset({P.RECORD_PAYMENTS}),
-    # platform staff: adjustments, the platform's balances, a partner's recorded consent
-    "operator": frozenset({P.ADJUST_BALANCES, P.MANAGE_PLATFORM_BALANCES,
-                           P.RECORD_PARTNER_ACTIONS}),
+    # platform staff: onboarding, adjustments, the platform's balances, a partner's
+    # recorded consent
+    "operator": frozenset({P.REGISTER_ACCOUNTS, P.ADJUST_BALANCES,
+                           P.MANAGE_PLATFORM_BALANCES, P.RECORD_PARTNER_ACTIONS}),
     "scheduler": frozenset({P.RUN_TIMED_STEPS}),
     "settlement": frozenset(),  # its policy writes balance events; it runs no command
 })

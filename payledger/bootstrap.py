@@ -16,6 +16,7 @@ from eventsourcing.utils import get_topic
 
 from payledger.domain.commands import Command
 from payledger.domain.envelope import LedgerAggregate
+from payledger.handlers.account import ACCOUNTS
 from payledger.handlers.affiliation import AFFILIATIONS
 from payledger.handlers.balance import BALANCES
 from payledger.handlers.coupon import COUPONS
@@ -36,7 +37,7 @@ from payledger.wiring import (
 )
 
 WIRINGS: tuple[AggregateWiring, ...] = (
-    INVOICES, REFUNDS, IDEMPOTENCY_RECORDS, COUPONS, PRODUCTS, AFFILIATIONS, BUYERS,
+    ACCOUNTS, INVOICES, REFUNDS, IDEMPOTENCY_RECORDS, COUPONS, PRODUCTS, AFFILIATIONS, BUYERS,
     INSTALLMENT_PLANS, SUBSCRIPTIONS, BALANCES,
 )
 """Every aggregate of payledger: the one list to edit when adding one."""

@@ -28,10 +28,12 @@ from eventsourcing.utils import get_topic
 from payledger.adapters.chain import LedgerMapper, broken_links
 from payledger.adapters.fastjson import FastJSONTranscoder
 from payledger.adapters.store import Store, creating_tables
+from payledger.domain.account import Account
 from payledger.domain.commands import Command
 from payledger.domain.envelope import Envelope, LedgerAggregate, acting
 from payledger.domain.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     PayLedgerError,
     Unavailable,
@@ -131,6 +133,7 @@ class CommandApplication(Application[UUID]):
         handler = self.wiring.handlers.get(type(command))
         if handler is None:
             raise ValidationError("command", f"{name} is not a command of {self.name}")
+        actor = self.current(actor, name)
         self.authorize(actor, command)
         return _Prepared(actor, command, handler, self._envelope(actor, command))
 
@@ -141,6 +144,47 @@ class CommandApplication(Application[UUID]):
         a correlation id, ...). What a command touches is checked as it runs."""
         actor.require_allowed(command.allowed, type(command).__name__)
         command.authorize(actor)
+
+    # -- principals ----------------------------------------------------------------
+
+    @property
+    def directory(self) -> Application[UUID]:
+        """The application whose store holds the accounts (the Ledger)."""
+        return self
+
+    def registered_account(self, account: str) -> Account | None:
+        """The account's registration, or None when it was never registered."""
+        try:
+            return load(self.directory, Account, Account.create_id(account))
+        except NotFound:
+            return None
+
+    def actor(self, account: str, user: str) -> Actor:
+        """The principal of `user` (an email) in a registered account: the owner's
+        profile for its registered owner, a collaborator's own profile."""
+        registered = self.registered_account(account)
+        if registered is None:
+            raise NotFound(Account.KIND, account)
+        found = registered.principal(user.strip().lower())
+        if found is None:
+            raise Forbidden(user, "act for the account",
+                            f"is neither the owner nor a collaborator of {account!r}")
+        return found
+
+    def current(self, actor: Actor, action: str) -> Actor:
+        """An account principal as its registered account has it now (its collaborators
+        as they stand, so a removed one is refused at once, even through an actor built
+        before); unchanged for an unregistered account or a platform principal."""
+        if actor.is_platform:
+            return actor
+        registered = self.registered_account(actor.account)
+        if registered is None:
+            return actor
+        found = registered.principal(actor.id)
+        if found is None:
+            raise Forbidden(actor.id, action, f"is neither the owner nor a collaborator of "
+                                              f"account {actor.account!r}")
+        return found
 
     def _attempt(
         self, batch: list[_Prepared], repeated: dict[int, Receipt], lost: int
@@ -269,6 +313,7 @@ class CommandApplication(Application[UUID]):
         needs the aggregate's read permission (`kind.READ`) or the one a query names;
         another account's aggregate is NotFound, as one that does not exist."""
         if not actor.is_platform:
+            actor = self.current(actor, f"read {kind.KIND}")
             actor.require(permission or kind.READ, f"read {kind.KIND}")
         found = load(self, kind, aggregate_id)
         if found.account != actor.account:

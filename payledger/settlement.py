@@ -106,6 +106,11 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         self.follow(LEDGER, self.ledger.notification_log)
         self.ledger.followers[self.name] = self  # the Ledger's tick runs ours after its own
 
+    @property
+    def directory(self) -> Ledger:
+        """The accounts are the Ledger's."""
+        return self.ledger
+
     def follow(self, name: str, log: NotificationLog) -> None:
         """Read the Ledger's log with the Ledger's own mapper (no second connection pool)."""
         self.readers[name] = NotificationLogReader(log)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 
+from payledger.domain.account import Account
 from payledger.domain.envelope import LedgerAggregate
 from payledger.domain.errors import NotFound
 from payledger.domain.invoice import Invoice
@@ -28,6 +29,8 @@ class Ledger(Protocol):
     def outcome_hooks(self) -> Mapping[str, Callable[[Work, Invoice], None]]: ...
 
     def load(self, kind: type[A], aggregate_id: UUID) -> A: ...
+
+    def registered_account(self, account: str) -> Account | None: ...
 
 
 class Work:

@@ -6,6 +6,14 @@ never pydantic's own error, so callers handle one hierarchy. One module per aggr
 this package re-exports them all.
 """
 
+from payledger.domain.commands.account import (
+    AddCollaborator,
+    ChangeAccountDocument,
+    ChangeCollaborator,
+    CollaboratorProfile,
+    RegisterAccount,
+    RemoveCollaborator,
+)
 from payledger.domain.commands.affiliation import (
     AffiliationCommand,
     ApproveAffiliation,
@@ -102,6 +110,7 @@ from payledger.domain.commands.subscription import (
 __all__ = [
     "AbandonCheckout",
     "AcceptCoproduction",
+    "AddCollaborator",
     "AdjustBalance",
     "AffiliationCommand",
     "ApplyDiscount",
@@ -113,9 +122,12 @@ __all__ = [
     "CancelPlan",
     "CancelSubscription",
     "CancelWithdrawal",
+    "ChangeAccountDocument",
     "ChangeBankAccount",
     "ChangeBuyerEmail",
     "ChangeChargeDate",
+    "ChangeCollaborator",
+    "CollaboratorProfile",
     "Command",
     "CreateCoupon",
     "CreateInstallmentPlan",
@@ -153,9 +165,11 @@ __all__ = [
     "RefundCommand",
     "RefundPlan",
     "RefuseAffiliation",
+    "RegisterAccount",
     "RegisterProduct",
     "RejectRefund",
     "ReleaseFunds",
+    "RemoveCollaborator",
     "RenewSubscription",
     "ReprocessInstallment",
     "RequestAffiliation",

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
 from payledger.domain.balance import Balance
-from payledger.domain.errors import Forbidden, NotFound
+from payledger.domain.errors import Forbidden, InvalidTransition, NotFound
 from payledger.domain.permissions import PLATFORM_PARTY
 from payledger.handlers.steps import of, on_one
 from payledger.settings import Settings
@@ -32,13 +32,24 @@ def change_bank_account(work: Work, cmd: c.ChangeBankAccount, settings: Settings
     """The actor's own wallet's, or (an operator's) the platform's of a selling account."""
     party = PLATFORM_PARTY if work.actor.is_platform else work.account
     selling_account = cmd.selling_account if work.actor.is_platform else None
+    document = (None if party == PLATFORM_PARTY
+                else registered_document(work, party, "change the bank account"))
     try:
         balance = own_balance(work, Balance.create_id(party, cmd.currency, selling_account))
     except NotFound:  # a party may name its bank account before its first sale
         balance = work.add(Balance.open(party, cmd.currency, selling_account=selling_account,
                                         reserve_interval=reserve_interval(settings)))
-    balance.change_bank_account(cmd.bank_account.model_dump(mode="json"))
+    balance.change_bank_account(cmd.bank_account.model_dump(mode="json"), document)
     return balance.id
+
+
+def registered_document(work: Work, account: str, command: str) -> str:
+    """The legal document of a registered account, which anchors its bank accounts."""
+    registered = work.ledger.registered_account(account)
+    if registered is None:
+        raise InvalidTransition("Account", "unregistered", command,
+                                f"an operator registers {account!r} with its document first")
+    return registered.document
 
 
 def own_balance(work: Work, balance_id: UUID) -> Balance:
@@ -55,7 +66,9 @@ def own_balance(work: Work, balance_id: UUID) -> Balance:
 def request_withdrawal(work: Work, cmd: c.RequestWithdrawal, _: Settings) -> UUID:
     balance = own_balance(work, cmd.balance_id)
     destination = cmd.bank_account.model_dump(mode="json") if cmd.bank_account else None
-    balance.request_withdrawal(cmd.withdrawal_id or uuid4(), cmd.amount, destination)
+    document = None if balance.platform else registered_document(
+        work, balance.party, "request a withdrawal")
+    balance.request_withdrawal(cmd.withdrawal_id or uuid4(), cmd.amount, destination, document)
     return balance.id
 
 

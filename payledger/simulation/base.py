@@ -20,6 +20,7 @@ from payledger.ledger import Ledger
 from payledger.scheduler import TickReport
 
 ACCOUNT = "producer-ana"
+OWNER_USER = "ana@producer-ana.example"
 PRODUCTS = (("course-excel", 19_700), ("ebook-finance", 4_790), ("mentorship", 99_700),
             ("course-python", 29_700), ("template-pack", 2_990))
 FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Felipe", "Gabi", "Hugo", "Iara")
@@ -88,8 +89,8 @@ class SimulationBase:
         self.checkout = Actor.platform("checkout", id="checkout", account=ACCOUNT)
         self.gateway = Actor.platform("gateway", id="gateway", account=ACCOUNT)
         self.operator = Actor.platform("operator", id="ops-duda", account=ACCOUNT)
-        self.owner = Actor.preset("owner", id="ana", account=ACCOUNT)
-        self.support = Actor.preset("support", id="support-bia", account=ACCOUNT)
+        self.owner = Actor.preset("owner", id=OWNER_USER, account=ACCOUNT)
+        self.support = Actor.preset("support", id="bia@producer-ana.example", account=ACCOUNT)
         self._queue: Queue = []
         self._seq = 0
         self._gathered: list[tuple[Actor, c.Command]] | None = None  # see `at_once`

@@ -18,7 +18,8 @@ from payledger.domain.affiliation import Affiliation
 from payledger.domain.coupon import Coupon
 from payledger.domain.permissions import Actor
 from payledger.domain.product import Product
-from payledger.simulation.base import ACCOUNT, PRODUCTS, SimulationBase
+from payledger.simulation.base import ACCOUNT, PRODUCTS
+from payledger.simulation.onboarding import Onboarding, partner
 
 COPRODUCTIONS = (  # product, coproducer, share, what the coproducer answers
     ("mentorship", "coproducer-leo", 3000, "accept"),
@@ -39,14 +40,10 @@ COUPONS: tuple[tuple[str, CouponKind, int, int | None, int | None], ...] = (
 )
 
 
-def partner(account: str) -> Actor:
-    """A partner's own owner: a principal of its account, never of the producer's."""
-    return Actor.preset("owner", id=f"owner@{account}", account=account)
-
-
-class Catalog(SimulationBase):
+class Catalog(Onboarding):
     def schedule(self, start: datetime) -> None:
-        self.manager = Actor.preset("affiliate_manager", id="manager-rui", account=ACCOUNT)
+        self.manager = Actor.preset("affiliate_manager", id="rui@producer-ana.example",
+                                    account=ACCOUNT)
         self.approved: dict[str, list[str]] = {product: [] for product in AFFILIATED}
         self.at(start, self.open_shop)
         super().schedule(start)
@@ -55,6 +52,7 @@ class Catalog(SimulationBase):
         self.at(start + timedelta(days=20), self.reshape)
 
     def open_shop(self) -> None:
+        self.onboard()
         for product, _ in PRODUCTS:
             if self.send(self.owner, c.RegisterProduct(
                     product_id=product, name=product.replace("-", " ").title(),

@@ -23,6 +23,7 @@ from payledger.domain.errors import PayLedgerError
 from payledger.domain.permissions import PLATFORM_PARTY, Actor
 from payledger.settlement import Settlement
 from payledger.simulation.base import ACCOUNT
+from payledger.simulation.onboarding import document_of, partner
 from payledger.simulation.recurring import Recurring
 
 PARTNERS = ("coproducer-leo", "coproducer-max", "affiliate-0", "affiliate-1", "affiliate-2",
@@ -39,7 +40,8 @@ class Payouts(Recurring):
         super().schedule(start)
         if self.settlement is None:
             return
-        self.financial = Actor.preset("financial", id="finance-caio", account=ACCOUNT)
+        self.financial = Actor.preset("financial", id="caio@producer-ana.example",
+                                      account=ACCOUNT)
         self.treasury = Actor.platform("operator", id="ops-treasury", account=PLATFORM_PARTY)
         for day in range(self.report.days):
             morning = start + timedelta(days=day, hours=9)
@@ -74,15 +76,14 @@ class Payouts(Recurring):
             return self.financial
         if party == PLATFORM_PARTY:
             return self.treasury
-        return Actor.preset("owner", id=f"owner@{party}", account=party)
+        return partner(party)
 
     def open_bank_accounts(self) -> None:
         self.settle()
         for number, party in enumerate(PAYEES):
-            document = complete_cpf(f"{number + 100:03d}{self.rng.randrange(10**6):06d}")
             account = c.BankAccount(
                 bank="260", branch="0001", number=f"{number + 1000}-{number}",
-                holder_name=party.replace("-", " ").title(), holder_document=document)
+                holder_name=party.replace("-", " ").title(), holder_document=document_of(party))
             actor = self.owner if party == ACCOUNT else self.principal(party)
             selling_account = ACCOUNT if party == PLATFORM_PARTY else None
             if self.run_settlement(actor, c.ChangeBankAccount(

@@ -41,6 +41,12 @@ class Recurring(Sales):
                 self.at(self.some_time(start, day), self.subscribe)
         # The last evening, one buyer's card fails at the checkout: still incomplete at the end.
         self.at(self.end - timedelta(hours=3), lambda: self.subscribe(card_fails=True))
+        # A monthly subscriber whose card fails every renewal, timed to be unpaid at the end
+        # (its failed cycles made it unpaid; the period end that cancels it is after).
+        unpaid_from = timedelta(days=31 * self.ledger.settings.dunning_failed_cycles + 20)
+        if self.end - unpaid_from > start:
+            self.at(self.end - unpaid_from, lambda: self.subscribe(
+                doomed=True, plan_id="club-monthly", managed=False))
 
     def some_time(self, start: datetime, day: int) -> datetime:
         return start + timedelta(days=day, seconds=self.rng.randrange(86_400))
@@ -112,8 +118,9 @@ class Recurring(Sales):
 
     # -- subscriptions -------------------------------------------------------------------
 
-    def subscribe(self, card_fails: bool = False) -> None:
-        plan_id = self.rng.choices(list(PLANS), weights=(70, 20, 10))[0]
+    def subscribe(self, card_fails: bool = False, doomed: bool = False,
+                  plan_id: str | None = None, managed: bool = True) -> None:
+        plan_id = plan_id or self.rng.choices(list(PLANS), weights=(70, 20, 10))[0]
         subscription_id = self.uuid()
         customer = self.buyer()
         if not self.send(self.checkout, c.CreateSubscription(
@@ -122,11 +129,12 @@ class Recurring(Sales):
             return
         self.report.made("Subscription", subscription_id)
         self.subscribers[subscription_id] = customer
-        if card_fails or self.chance(self.mix.doomed_card):
+        if doomed or card_fails or self.chance(self.mix.doomed_card):
             self.doomed.add(subscription_id)
         if card_fails:
             self.failing_at_checkout.add(subscription_id)
-        self.manage(subscription_id)
+        if managed:
+            self.manage(subscription_id)
 
     def plan(self, plan_id: str) -> c.SubscriptionPlan:
         price, months = PLANS[plan_id]

@@ -25,17 +25,26 @@ from tests.principals import GATEWAY
 
 DAY = timedelta(days=1)
 SUPPORT = Actor.preset("support", id="support-1", account="acct-1")
-PRODUCER = Actor.preset("owner", id="owner@producer-1", account="producer-1")
+PRODUCER = Actor.preset("owner", id="owner@producer-1.example", account="producer-1")
+CNPJ = "11222333000181"  # producer-1's, registered by an operator
 AUDITOR = Actor.platform("operator", id="ops-1", account="platform")
 PAYOUTS = Actor.platform("gateway", id="gateway", account="producer-1")
 PARTIES = ("platform", "affiliate-1", "coproducer-1", "producer-1")
 SHARES = {"platform": 1_090, "affiliate-1": 2_673, "coproducer-1": 1_559, "producer-1": 4_678}
 BANK: dict[str, Any] = {"bank": "341", "branch": "0001", "number": "12345-6",
-                        "holder_name": "Bia Lima", "holder_document": "111.444.777-35"}
+                        "holder_name": "Bia Lima Cursos", "holder_document": "11.222.333/0001-81"}
 
 
 @pytest.fixture
 def settlement(sqlite_ledger: Ledger) -> Iterator[Settlement]:
+    """producer-1 registered (a company, whose CNPJ anchors its bank accounts), with a
+    financial, a support and a technical collaborator."""
+    onboarding = Actor.platform("operator", id="ops-1", account="platform")
+    sqlite_ledger.execute(onboarding, c.RegisterAccount(
+        account="producer-1", owner_user=PRODUCER.id, document=CNPJ, kind="company"))
+    for preset in ("financial", "support", "technical"):
+        sqlite_ledger.execute(PRODUCER, c.AddCollaborator(
+            email=party("producer-1", preset).id, cpf="52998224725", profile=preset))
     app = open_settlement(sqlite_ledger.settings, ledger=sqlite_ledger)
     yield app
     app.close()
@@ -70,7 +79,7 @@ def refund(ledger: Ledger, checkout: Actor, owner: Actor, invoice_id: UUID,
 
 def party(name: str, preset: str = "owner") -> Actor:
     """A principal of a party's own account (a party is an account)."""
-    return Actor.preset(preset, id=f"{preset}@{name}", account=name)
+    return Actor.preset(preset, id=f"{preset}@{name}.example", account=name)
 
 
 def platform(role: str, name: str = "producer-1") -> Actor:
@@ -294,9 +303,9 @@ def test_a_bank_account_may_be_set_before_the_first_sale(sqlite_ledger, settleme
     sell(sqlite_ledger, checkout)
     settlement.catch_up()
     found = balance(settlement)
-    assert (found.document, found.pending) == ("11144477735", 4_678)
+    assert (found.document, found.pending) == (CNPJ, 4_678)
     foreign = {**BANK, "holder_document": "52998224725"}
-    with pytest.raises(InvalidTransition, match="not the party's own"):
+    with pytest.raises(InvalidTransition, match="not the account's own"):
         settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL",
                                                       bank_account=foreign))
 
@@ -504,3 +513,38 @@ def test_an_event_the_balances_refuse_stops_the_page_there(sqlite_ledger, settle
     monkeypatch.setattr(Balance, "credit", original)
     assert settlement.catch_up() == 2
     assert balance(settlement).pending == 3 * 4_678
+
+
+# -- the account's document anchors its bank accounts ----------------------------------------
+
+
+def test_a_bank_account_needs_a_registered_account(sqlite_ledger, settlement):
+    unregistered = party("producer-9")
+    before = settlement.recorder.max_notification_id()
+    with pytest.raises(InvalidTransition, match="registers 'producer-9'"):
+        settlement.execute(unregistered, c.ChangeBankAccount(currency="BRL", bank_account=BANK))
+    assert settlement.recorder.max_notification_id() == before
+
+
+def test_a_document_change_makes_the_account_on_file_unusable_until_replaced(
+    sqlite_ledger, settlement, clock, checkout
+):
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    clock.advance(16 * DAY)
+    release(settlement)
+    producer = balance(settlement).id
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL", bank_account=BANK))
+    settlement.execute(PRODUCER, c.RequestWithdrawal(balance_id=producer, amount=1_000))
+    onboarding = Actor.platform("operator", id="ops-1", account="platform")
+    sqlite_ledger.execute(onboarding, c.ChangeAccountDocument(account="producer-1",
+                                                              document="11222333000262"))
+    with pytest.raises(InvalidTransition, match="document changed"):
+        settlement.execute(PRODUCER, c.RequestWithdrawal(balance_id=producer, amount=1_000))
+    with pytest.raises(InvalidTransition, match="not the account's own"):  # the old one
+        settlement.execute(PRODUCER, c.ChangeBankAccount(
+            currency="BRL", bank_account={**BANK, "number": "777-7"}))
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL", bank_account={
+        **BANK, "number": "777-7", "holder_document": "11222333000262"}))
+    settlement.execute(PRODUCER, c.RequestWithdrawal(balance_id=producer, amount=1_000))
+    assert balance(settlement).in_flight == 2_000

@@ -47,6 +47,8 @@ SPLITS = [
      "coproducers": [{"party": "producer-1", "bps": 3_333}]},
 ]
 
+PARTIES = ("producer-1", "producer-2", "affiliate-1", "coproducer-1")
+
 sale = st.tuples(st.just("sell"), st.sampled_from(["card", "pix", "boleto"]),
                  st.integers(500, 50_000), st.sampled_from(["BRL", "USD"]),
                  st.integers(0, len(SPLITS) - 1))
@@ -68,7 +70,7 @@ def own_principal(found: Balance) -> Actor:
     """Who moves a wallet: its party's owner; the platform's: an operator."""
     if found.platform:
         return Actor.platform("operator", id="ops-1", account=found.account)
-    return Actor.preset("owner", id=f"owner@{found.party}", account=found.account)
+    return Actor.preset("owner", id=f"owner@{found.party}.example", account=found.account)
 
 
 class World:
@@ -80,6 +82,11 @@ class World:
         self.settlement: Settlement = open_settlement(config, ledger=self.ledger)
         self.sales: list[UUID] = []
         self.done: Counter[str] = Counter()
+        onboarding = Actor.platform("operator", id="ops-1", account="platform")
+        for party in PARTIES:  # registered: their document anchors their bank accounts
+            self.ledger.execute(onboarding, c.RegisterAccount(
+                account=party, owner_user=f"owner@{party}.example",
+                document=BANK["holder_document"], kind="person"))
         self.adjusted: Counter[str] = Counter()
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ BANK: dict[str, Any] = {"bank": "341", "branch": "0001", "number": "12345-6",
 
 
 def owner_of(account: str) -> Actor:
-    return Actor.preset("owner", id=f"owner@{account}", account=account)
+    return Actor.preset("owner", id=f"owner@{account}.example", account=account)
 
 
 def platform(role: str, account: str = PRODUCER) -> Actor:
@@ -42,6 +42,12 @@ def platform(role: str, account: str = PRODUCER) -> Actor:
 
 @pytest.fixture
 def apps(ledger: Ledger) -> Iterator[tuple[Ledger, Settlement]]:
+    """Both producers and both partners registered by an operator (people, one CPF)."""
+    onboarding = Actor.platform("operator", id="ops-1", account="platform")
+    for account in (PRODUCER, "producer-77", COPRO, AFFILIATE):
+        ledger.execute(onboarding, c.RegisterAccount(
+            account=account, owner_user=owner_of(account).id, document=BANK["holder_document"],
+            kind="person"))
     settlement = open_settlement(ledger.settings, ledger=ledger)
     yield ledger, settlement
     settlement.close()
@@ -240,4 +246,4 @@ def test_an_affiliate_leaves_as_itself_and_the_producers_side_cannot_leave_for_i
     event = list(ledger.events.get(receipt.aggregate_id))[-1]
     assert type(event).__name__ == "Ended"
     assert (event.actor, event.actor_kind, event.account) == (
-        f"owner@{AFFILIATE}", "account", PRODUCER)
+        f"owner@{AFFILIATE}.example", "account", PRODUCER)

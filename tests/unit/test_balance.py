@@ -29,6 +29,7 @@ OWN = {"bank": "341", "branch": "0001", "number": "12345-6", "kind": "checking",
        "holder_name": "Bia Lima", "holder_document": "11144477735"}
 SAME_DOC_OTHER_BANK = {**OWN, "bank": "260", "number": "999-1"}
 FOREIGN = {**OWN, "holder_name": "Caio Reis", "holder_document": "52998224725"}
+DOCUMENT = "11144477735"  # the party's registered document
 
 
 def snapshot(balance: Balance) -> dict[str, Any]:
@@ -76,8 +77,9 @@ class Story:
         assert due is not None
         return self.do(lambda: self.balance.release(self.now), at=max(due, self.now))
 
-    def bank(self, account: dict[str, Any] = OWN) -> Story:
-        return self.do(self.balance.change_bank_account, account)
+    def bank(self, account: dict[str, Any] = OWN, document: str | None = DOCUMENT) -> Story:
+        """`document`: the party's registered one (None: the platform's balance)."""
+        return self.do(self.balance.change_bank_account, account, document)
 
     def withdraw(self, amount: int) -> UUID:
         withdrawal_id = uuid4()
@@ -232,15 +234,34 @@ def test_a_withdrawal_id_is_used_once():
 # -- bank account ------------------------------------------------------------------------
 
 
-def test_the_first_bank_account_names_the_document_and_later_ones_must_match():
-    story = Story().bank(OWN)
-    assert story.balance.document == "11144477735"
-    error = story.refused(InvalidTransition, story.balance.change_bank_account, FOREIGN)
-    assert "not the party's own" in str(error)
-    story.refused(InvalidTransition, story.balance.change_bank_account, OWN)  # no change
+def test_a_bank_account_carries_the_accounts_registered_document():
+    story = Story()
+    error = story.refused(InvalidTransition, story.balance.change_bank_account, FOREIGN,
+                          DOCUMENT)  # a stranger's CPF, even as the first account
+    assert "not the account's own" in str(error)
+    story.bank(OWN)
+    assert story.balance.document == DOCUMENT
+    story.refused(InvalidTransition, story.balance.change_bank_account, OWN, DOCUMENT)  # same
     story.bank(SAME_DOC_OTHER_BANK)
     assert story.balance.bank_account == SAME_DOC_OTHER_BANK
-    assert story.rebuilt().document == "11144477735"
+    assert story.rebuilt().document == DOCUMENT
+
+
+def test_after_a_document_change_the_account_on_file_is_unusable_until_replaced():
+    story = funded()
+    error = story.refused(InvalidTransition, story.balance.request_withdrawal, uuid4(), 500,
+                          None, "52998224725")  # an operator changed the account's document
+    assert "document changed" in str(error)
+    story.bank(FOREIGN, "52998224725")
+    story.do(story.balance.request_withdrawal, uuid4(), 500, None, "52998224725")
+    assert story.balance.in_flight == 500
+
+
+def test_the_platforms_first_bank_account_names_its_document():
+    story = Story(platform=True).bank(OWN, None)
+    assert story.balance.document == DOCUMENT
+    error = story.refused(InvalidTransition, story.balance.change_bank_account, FOREIGN, None)
+    assert "not the account's own" in str(error)
 
 
 # -- refunds, chargebacks and negative balances ---------------------------------------------
