@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -135,6 +136,13 @@ class CommandApplication(Application[UUID]):
             raise ValidationError("command", f"{name} is not a command of {self.name}")
         actor = self.current(actor, name)
         self.authorize(actor, command)
+        if not actor.can(Permission.RUN_TIMED_STEPS):
+            # the scheduler's steps are dated at due instants, bounded where they were
+            # set, and a host's tick may run them ahead of its clock (a catch-up)
+            s = self.settings
+            command.check_instants(self.clock.now(), s.earliest_instant,
+                                   timedelta(seconds=s.clock_skew_seconds),
+                                   timedelta(days=s.horizon_days))
         return _Prepared(actor, command, handler, self._envelope(actor, command))
 
     @staticmethod

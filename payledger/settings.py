@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import pydantic
@@ -63,6 +63,12 @@ class Settings(BaseModel):
     reserve_window_days: Annotated[int, Field(ge=1, le=365)] = 30
     reserve_interval_days: Annotated[int, Field(ge=1, le=365)] = 7
     refund_platform_fee: bool = True
+    # business time's bounds: no instant before `earliest_instant` (history imports stay
+    # possible), no business instant later than the clock plus `clock_skew_seconds`, no
+    # due date later than the clock plus `horizon_days` (13 months)
+    earliest_instant: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    clock_skew_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
+    horizon_days: Annotated[int, Field(ge=1, le=3_660)] = 396
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -10,7 +10,7 @@ handle one hierarchy.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
@@ -56,6 +56,9 @@ class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     allowed: ClassVar[Mapping[Kind, Permission]]
     """The principal kinds that may run it, and the permission each needs."""
+    AHEAD: ClassVar[frozenset[str]] = frozenset()
+    """Its instant fields that may lie ahead (due dates, validity), up to the horizon;
+    the others are business instants, no later than the clock."""
 
     at: Instant | None = None
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
@@ -78,6 +81,26 @@ class Command(BaseModel):
             if getattr(self, name) is not None:
                 raise Forbidden(actor.id, type(self).__name__,
                                 f"{name} is passed by platform principals only")
+
+    def check_instants(self, now: datetime, earliest: datetime, skew: timedelta,
+                       horizon: timedelta) -> None:
+        """Every instant it carries lies in business time's bounds: none before
+        `earliest`; a business instant (`at`, a payment's) no later than `now + skew`; a
+        due date or validity (`AHEAD`) no later than `now + horizon`. One account's
+        instant at year 9999 would otherwise stop every account's ticks."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, datetime):
+                continue
+            if value < earliest:
+                raise ValidationError(name, f"is before {earliest.date().isoformat()}, "
+                                            "where business time starts")
+            ahead = name in self.AHEAD
+            latest = now + (horizon if ahead else skew)
+            if value > latest:
+                what = f"the clock plus {horizon.days} days" if ahead else "the clock"
+                raise ValidationError(name, f"is after {latest.isoformat()}: no later than "
+                                            f"{what}")
 
     def acting_account(self, actor: Actor) -> str:
         """The account whose aggregates the command touches: the actor's own, but for

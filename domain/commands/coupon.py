@@ -28,6 +28,7 @@ class CreateCoupon(Command):
     currency: Currency | None = None
     product_ids: Annotated[tuple[Text, ...], Field(max_length=1000)] = ()
     usage_limit: Annotated[int, Field(ge=1, le=10**9, strict=True)] | None = None
+    AHEAD = frozenset({"valid_from", "valid_until"})
     valid_from: Instant | None = None
     valid_until: Instant | None = None
 

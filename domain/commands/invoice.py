@@ -100,6 +100,7 @@ class IssuePix(InvoiceCommand):
 class IssueBoleto(InvoiceCommand):
     allowed = platform_only(P.RECORD_PAYMENTS)
     digitable_line: Annotated[str, StringConstraints(pattern=r"^[0-9]{47,48}$")]
+    AHEAD = frozenset({"due_at"})
     due_at: Instant
 
 
@@ -133,6 +134,7 @@ class MarkUncollectible(InvoiceCommand):
 class OpenDispute(InvoiceCommand):
     allowed = platform_only(P.RECORD_PAYMENTS)
     reason: Text
+    AHEAD = frozenset({"respond_by"})
     respond_by: Instant
 
 

@@ -43,6 +43,7 @@ class InviteCoproducer(ProductCommand):
     allowed = account_only(P.MANAGE_PRODUCTS)
     coproducer: Party
     bps: Share
+    AHEAD = frozenset({"starts_at"})
     starts_at: Instant | None = None
 
 

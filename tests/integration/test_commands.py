@@ -26,7 +26,7 @@ from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.ledger import Ledger
 from tests import factories as f
-from tests.principals import GATEWAY
+from tests.principals import GATEWAY, platform_for
 
 ENVELOPE = ("account", "at", "actor", "actor_kind", "actor_role", "correlation_id",
             "causation_id", "command_id", "class_version", "prev_hash", "hash")
@@ -432,3 +432,36 @@ def test_an_id_already_taken_is_a_conflict_at_once_and_writes_nothing(
         sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=invoice_id, method="pix"))
     assert written(sqlite_ledger) == before
     assert sqlite_ledger.load(Invoice, invoice_id).method == "card"
+
+
+# -- business time's bounds ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("make", "field"), [
+    (lambda now: f.create_invoice(at=datetime(9999, 12, 31, tzinfo=UTC)), "at"),
+    (lambda now: f.create_invoice(at=datetime(1, 1, 1, tzinfo=UTC)), "at"),
+    (lambda now: f.create_invoice(at=datetime(1999, 12, 31, 23, tzinfo=UTC)), "at"),
+    (lambda now: f.create_invoice(at=now + timedelta(minutes=6)), "at"),
+    (lambda now: c.IssueBoleto(invoice_id=uuid4(), digitable_line=f.BOLETO_LINE,
+                               due_at=datetime(9999, 12, 31, tzinfo=UTC)), "due_at"),
+    (lambda now: c.IssueBoleto(invoice_id=uuid4(), digitable_line=f.BOLETO_LINE,
+                               due_at=now + timedelta(days=397)), "due_at"),
+    (lambda now: c.RecordPayment(invoice_id=uuid4(), reference="E2E",
+                                 paid_at=now + timedelta(days=1)), "paid_at"),
+])
+def test_instants_out_of_business_time_are_refused_by_field(sqlite_ledger, clock, make, field):
+    """One account's sale dated at year 9999 (or 1) would stop every account's ticks."""
+    command = make(clock.now())
+    actor = platform_for(command)
+    error = refused_without_writing(sqlite_ledger, ValidationError,
+                                    lambda: sqlite_ledger.execute(actor, command))
+    assert error.field == field
+
+
+def test_history_imports_and_due_dates_within_the_bounds_are_accepted(sqlite_ledger, clock):
+    imported = f.create_invoice(at=datetime(2000, 1, 1, tzinfo=UTC), method="boleto")
+    invoice_id = sqlite_ledger.execute(platform_for(imported), imported).aggregate_id
+    sqlite_ledger.execute(platform_for(c.IssueBoleto), c.IssueBoleto(
+        invoice_id=invoice_id, digitable_line=f.BOLETO_LINE, at=datetime(2000, 1, 2, tzinfo=UTC),
+        due_at=clock.now() + timedelta(days=396)))
+    assert sqlite_ledger.load(Invoice, invoice_id).status == "open"
