@@ -234,6 +234,15 @@ class TimerIndex:
             conn.execute(mark, [{"key": t.aggregate_id.hex, "step": t.action,
                                  "due": micros(t.due_at)} for t in refused])
 
+    def unmark(self, aggregate_id: UUID, action: str) -> None:
+        """Clear a step's failed mark (an operator retries it): the next `due` sees it."""
+        self.flush()
+        with self.engine.begin() as conn:
+            conn.execute(update(self.timers).values(failed=False).where(and_(
+                self.timers.c.aggregate_id == aggregate_id.hex,
+                self.timers.c.action == action)))
+        self._earliest = self._after = None  # the bound is unknown again
+
     def close(self) -> None:
         self.flush()
         self.engine.dispose()

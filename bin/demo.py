@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from payledger.dead_letters import letters
 from payledger.domain.errors import ValidationError
 from payledger.domain.money import format_minor
 from payledger.domain.time import SimulatedClock, aware
@@ -197,6 +198,31 @@ def run_settlement_reset(store: str | None) -> None:
                   title="Held only by the old store: enter again as the party")
     for item in report.dropped:
         table.add_row(item.what, item.party, item.account, item.at, item.detail)
+    console.print(table)
+
+
+def run_dead_letters(store: str | None, action: str) -> None:
+    """List or retry the dead letters of the settlement and both schedulers."""
+    ledger = open_ledger(store)
+    try:
+        settlement = open_settlement(ledger.settings, ledger=ledger)
+        try:
+            if action == "retry":
+                still = [*settlement.retry_dead_letters(),
+                         *ledger.scheduler.retry_dead_letters(),
+                         *settlement.scheduler.retry_dead_letters()]
+                console.print(f"retried: {len(still)} still pending (a timed step retried "
+                              "runs at the next tick)" if still else "retried: none pending")
+            found = [*letters(settlement), *letters(ledger)]
+        finally:
+            settlement.close()
+    finally:
+        ledger.close()
+    table = Table("follower", "key", "aggregate", "event or step", "attempts", "error",
+                  title=f"Dead letters pending: {len(found)}")
+    for letter in found:
+        table.add_row(letter.follower, letter.key, letter.aggregate_id, letter.topic,
+                      str(letter.attempts), letter.error)
     console.print(table)
 
 

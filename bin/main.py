@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from payledger.cli.demo import run_demo, run_settlement_reset, run_tick, verify_chain
+from payledger.cli.demo import (
+    run_dead_letters,
+    run_demo,
+    run_settlement_reset,
+    run_tick,
+    verify_chain,
+)
 from payledger.domain.errors import PayLedgerError
 
 store_option = click.option(
@@ -62,6 +68,15 @@ def settlement_reset(store: str | None) -> None:
     up again from the Ledger's log, and list the bank accounts, withdrawals and
     adjustments only the old store held."""
     run_settlement_reset(store)
+
+
+@cli.command("dead-letters")
+@store_option
+@click.argument("action", type=click.Choice(["list", "retry"]), default="list")
+def dead_letters(store: str | None, action: str) -> None:
+    """List (or retry) what the settlement and the schedulers set aside: an event or a
+    timed step they could not process, while the others went on."""
+    run_dead_letters(store, action)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,13 +73,14 @@ class Permission(StrEnum):
     MANAGE_PLATFORM_BALANCES = "manage_platform_balances"
     RUN_TIMED_STEPS = "run_timed_steps"
     REGISTER_ACCOUNTS = "register_accounts"
+    OPERATE = "operate"  # operations: dead letters, store resets
 
 
 P = Permission
 
 PLATFORM_PERMISSIONS: frozenset[Permission] = frozenset({
     P.SELL, P.RECORD_PAYMENTS, P.RECORD_PARTNER_ACTIONS, P.ADJUST_BALANCES,
-    P.MANAGE_PLATFORM_BALANCES, P.RUN_TIMED_STEPS, P.REGISTER_ACCOUNTS,
+    P.MANAGE_PLATFORM_BALANCES, P.RUN_TIMED_STEPS, P.REGISTER_ACCOUNTS, P.OPERATE,
 })
 ACCOUNT_PERMISSIONS: frozenset[Permission] = frozenset(Permission) - PLATFORM_PERMISSIONS
 OWNER_ONLY: frozenset[Permission] = frozenset({P.CHANGE_BANK_ACCOUNT, P.MANAGE_COLLABORATORS})
@@ -112,7 +113,7 @@ PLATFORM_ROLES: Mapping[str, frozenset[Permission]] = MappingProxyType({
     # platform staff: onboarding, adjustments, the platform's balances, a partner's
     # recorded consent
     "operator": frozenset({P.REGISTER_ACCOUNTS, P.ADJUST_BALANCES,
-                           P.MANAGE_PLATFORM_BALANCES, P.RECORD_PARTNER_ACTIONS}),
+                           P.MANAGE_PLATFORM_BALANCES, P.RECORD_PARTNER_ACTIONS, P.OPERATE}),
     "scheduler": frozenset({P.RUN_TIMED_STEPS}),
     "settlement": frozenset(),  # its policy writes balance events; it runs no command
 })

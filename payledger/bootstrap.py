@@ -21,6 +21,7 @@ from payledger.handlers.affiliation import AFFILIATIONS
 from payledger.handlers.balance import BALANCES
 from payledger.handlers.coupon import COUPONS
 from payledger.handlers.customer import BUYERS
+from payledger.handlers.dead_letter import DEAD_LETTERS
 from payledger.handlers.idempotency import IDEMPOTENCY_RECORDS
 from payledger.handlers.installments import INSTALLMENT_PLANS
 from payledger.handlers.invoice import INVOICES
@@ -37,8 +38,8 @@ from payledger.wiring import (
 )
 
 WIRINGS: tuple[AggregateWiring, ...] = (
-    ACCOUNTS, INVOICES, REFUNDS, IDEMPOTENCY_RECORDS, COUPONS, PRODUCTS, AFFILIATIONS, BUYERS,
-    INSTALLMENT_PLANS, SUBSCRIPTIONS, BALANCES,
+    ACCOUNTS, INVOICES, REFUNDS, IDEMPOTENCY_RECORDS, DEAD_LETTERS, COUPONS, PRODUCTS,
+    AFFILIATIONS, BUYERS, INSTALLMENT_PLANS, SUBSCRIPTIONS, BALANCES,
 )
 """Every aggregate of payledger: the one list to edit when adding one."""
 

@@ -22,12 +22,15 @@ from eventsourcing.application import Repository
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from payledger.adapters.timer_index import Due, TimerIndex, Timers
+from payledger.dead_letters import follower_envelope, letters
 from payledger.domain import commands as c
-from payledger.domain.envelope import LedgerEvent
-from payledger.domain.errors import PayLedgerError
+from payledger.domain.dead_letter import DeadLetter
+from payledger.domain.envelope import LedgerEvent, acting
+from payledger.domain.errors import Conflict, NotFound, PayLedgerError
 from payledger.domain.permissions import Actor
 from payledger.domain.time import TimePolicy, aware
 from payledger.wiring import StepCommand
+from payledger.work import load
 
 SCHEDULER = "payledger-tick"
 """The id of the scheduler's platform principal, on every timed step's events."""
@@ -47,12 +50,20 @@ class App(Protocol):
 
     def execute_many(self, commands: Iterable[tuple[Actor, c.Command]]) -> Any: ...
 
+    @property
+    def name(self) -> str: ...
+
+    def save(self, *objs: Any) -> Any: ...
+
 
 @dataclass
 class TickReport:
     as_of: datetime
     executed: int = 0
     refused: list[tuple[Due, str]] = field(default_factory=list)
+    """Steps refused by their aggregate: marked failed, and set aside as dead letters."""
+    lost: int = 0
+    """Steps that lost a race (`Conflict`): not marked, run again by the next tick."""
     rounds: int = 0
     followers: dict[str, TickReport] = field(default_factory=dict)
 
@@ -111,23 +122,32 @@ class Scheduler:
         return aggregate
 
     def tick(self, as_of: datetime) -> TickReport:
+        """Run every step due by `as_of`, round after round, until nothing is due. A step
+        that lost a race is left for the next tick (not marked, and the index's bound
+        not moved past it)."""
         as_of = aware(as_of, "as_of")
         report = TickReport(as_of)
+        lost: set[tuple[UUID, str]] = set()
         while True:
             self.catch_up()
-            due = self.index.due(as_of, limit=self.PAGE)
+            due = [timer for timer in self.index.due(as_of, limit=self.PAGE)
+                   if (timer.aggregate_id, timer.action) not in lost]
             if not due:
                 return report
             report.rounds += 1
             if report.rounds > self.max_rounds:
                 raise PayLedgerError(f"tick to {as_of} did not settle in {self.max_rounds} rounds")
-            self._run(due, report)
-            self.index.handled()
+            lost_now = self._run(due, report)
+            if lost_now:
+                lost.update((timer.aggregate_id, timer.action) for timer in lost_now)
+            else:
+                self.index.handled()
 
-    def _run(self, due: list[Due], report: TickReport) -> None:
+    def _run(self, due: list[Due], report: TickReport) -> list[Due]:
         """The round's steps in one transaction (each dated at its own due instant);
         when one is refused, nothing of the batch is written and each runs alone, so
-        the refused one is marked and the others are written."""
+        the refused one is marked and set aside (a dead letter) and the others are
+        written. Returns the steps that lost a race."""
         steps = [self._step(timer) for timer in due]
         try:
             self.app.execute_many(steps)
@@ -135,17 +155,57 @@ class Scheduler:
             pass
         else:
             report.executed += len(steps)
-            return
-        refused: list[Due] = []
+            return []
+        refused: list[tuple[Due, str]] = []
+        lost: list[Due] = []
         for timer, (actor, command) in zip(due, steps, strict=True):
             try:
                 self.app.execute(actor, command)
+            except Conflict:
+                lost.append(timer)  # a race, not a refusal: the next tick runs it again
             except PayLedgerError as error:
-                refused.append(timer)
-                report.refused.append((timer, str(error)))
+                refused.append((timer, str(error)))
             else:
                 report.executed += 1
-        self.index.mark_failed(refused)
+        self.index.mark_failed(timer for timer, _ in refused)
+        for timer, reason in refused:
+            self._set_aside(timer, reason)
+        report.refused.extend(refused)
+        report.lost += len(lost)
+        return lost
+
+    # -- dead letters --------------------------------------------------------------
+
+    @property
+    def follower(self) -> str:
+        return f"scheduler:{self.app.name}"
+
+    def _set_aside(self, timer: Due, error: str) -> None:
+        """A refused step's dead letter, in the app's store (reopened when a step an
+        operator retried is refused again)."""
+        key = f"{timer.action}:{timer.aggregate_id}:{timer.due_at.isoformat()}"
+        with acting(follower_envelope(SCHEDULER, "scheduler", key, timer.due_at)):
+            try:
+                letter = load(self.app, DeadLetter, DeadLetter.create_id(self.follower, key))
+            except NotFound:
+                letter = DeadLetter.record(self.follower, key, timer.aggregate_id, None,
+                                           f"{timer.kind}.{timer.action}", error)
+            else:
+                letter.retry_failed(error)
+        self.app.save(letter)
+
+    def retry_dead_letters(self) -> list[DeadLetter]:
+        """Clear the failed mark of every pending letter's step, so the next tick runs
+        it again, and resolve the letter (a step refused again reopens it)."""
+        retried = list(letters(self.app, self.follower))  # type: ignore[arg-type]
+        for letter in retried:
+            action = letter.key.split(":", 1)[0]
+            self.index.unmark(UUID(letter.aggregate_id), action)
+            with acting(follower_envelope(SCHEDULER, "scheduler", letter.key,
+                                          letter.created_at)):
+                letter.resolve()
+            self.app.save(letter)
+        return retried
 
     def _step(self, timer: Due) -> tuple[Actor, c.Command]:
         step = self.timed[timer.kind][timer.action]

@@ -18,7 +18,7 @@ same `execute` as the Ledger's.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import singledispatchmethod
@@ -26,7 +26,12 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, NotificationLog, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Notification, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    PersistenceError,
+    Tracking,
+)
 from eventsourcing.system import NotificationLogReader, ProcessApplication
 from eventsourcing.utils import get_topic
 
@@ -34,9 +39,11 @@ from payledger import bootstrap
 from payledger.adapters.store import Store
 from payledger.adapters.timer_index import TimerIndex
 from payledger.commanding import CommandApplication, follow_heads
+from payledger.dead_letters import blocked, follower_envelope, letters
 from payledger.domain.balance import Balance, Source
+from payledger.domain.dead_letter import DeadLetter, described
 from payledger.domain.envelope import Envelope, LedgerAggregate, acting, current_envelope
-from payledger.domain.errors import Conflict, NotFound, PayLedgerError, ValidationError
+from payledger.domain.errors import Conflict, NotFound, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor, Kind, Permission
 from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
@@ -90,6 +97,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         (`payledger.settlement_store`); only the reset reads one."""
         settings = settings or Settings.from_env()
         self._loaded: dict[UUID, Balance] = {}  # one object per balance per event
+        self._blocked: set[str] | None = None  # invoices with a pending dead letter
         self._scheduler: Scheduler | None = None
         self._owns_ledger = ledger is None
         self.ledger = ledger if ledger is not None else Ledger(settings, clock=clock)
@@ -168,16 +176,19 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
 
         A write that loses to another writer (a withdrawal on the same balance, or
         another settlement process) is not lost: the page is read again from the
-        tracking position, with the balances as they now stand. A domain error (an
-        invoice event the balances cannot take) stops at that event, nothing written
-        for it, rather than skipping it.
+        tracking position, with the balances as they now stand; a store error is
+        raised (the next call resumes from the same position). An event the policy
+        cannot process or decode never stops the others: it is set aside as a dead
+        letter (`payledger.domain.dead_letter`) in the transaction that moves the
+        tracking position past it, and its invoice's later events wait behind it
+        until an operator retries it (`retry_dead_letters`).
         """
         processed = lost = 0
         while True:
             try:
                 for page in self.pull_notifications(LEDGER, start=self.position,
                                                     inclusive_of_start=False):
-                    processed += self._process_page(self.convert_notifications(LEDGER, page))
+                    processed += self._process_page(page)
             except IntegrityError:
                 lost += 1
                 if lost > self.settings.conflict_retries:
@@ -185,19 +196,100 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
                 continue
             return processed
 
-    def _process_page(self, converted: Iterable[tuple[Any, Tracking]]) -> int:
-        """A page of invoice events in one transaction; when one event of the page is
-        refused, the page runs again an event at a time, so the events before it are
-        written and the settlement stops at it."""
-        events = list(converted)
-        try:
-            self._write(events)
-        except PayLedgerError:
-            if len(events) == 1:
+    def _process_page(self, page: Sequence[Notification]) -> int:
+        """A page of invoice events in one transaction; when one of them cannot be
+        processed (or waits behind a dead letter of its invoice), the page runs again
+        an event at a time, so the others are written and that one is set aside."""
+        blocked = self._blocked_invoices()
+        if not any(str(n.originator_id) in blocked for n in page):
+            try:
+                self._write(self.convert_notifications(LEDGER, page))
+            except PersistenceError:
                 raise
-            for event in events:
-                self._write([event])
-        return len(events)
+            except Exception:
+                pass
+            else:
+                return len(page)
+        for notification in page:
+            self._process_one(notification, blocked)
+        return len(page)
+
+    def _process_one(self, notification: Notification, blocked: set[str]) -> None:
+        invoice = str(notification.originator_id)
+        if invoice in blocked:
+            self._set_aside(notification, "waits behind an earlier dead letter of its "
+                                          "invoice", waiting=True)
+            return
+        try:
+            self._write(self.convert_notifications(LEDGER, [notification]))
+        except PersistenceError:
+            raise
+        except Exception as error:
+            self._set_aside(notification, described(error))
+            blocked.add(invoice)
+
+    def _set_aside(self, notification: Notification, error: str, waiting: bool = False) -> None:
+        """A dead letter for `notification`, written with the tracking position past it."""
+        key = f"{LEDGER}:{notification.id}"
+        tracking = Tracking(application_name=LEDGER, notification_id=notification.id)
+        processing_event = ProcessingEvent[UUID](tracking=tracking)
+        with acting(follower_envelope(ACTOR, "settlement", key, self.clock.now())):
+            letter = DeadLetter.record(ACTOR, key, notification.originator_id,
+                                       notification.originator_version, notification.topic,
+                                       error, waiting)
+        processing_event.collect_events(letter)
+        with self.chain.saving():
+            self.events.put(processing_event.events, tracking=tracking)
+
+    def _blocked_invoices(self) -> set[str]:
+        """The invoices with a pending dead letter (read once, then kept up to date)."""
+        if self._blocked is None:
+            self._blocked = blocked(self, ACTOR)
+        return self._blocked
+
+    def retry_dead_letters(self) -> list[DeadLetter]:
+        """Process each pending letter's event again, in log order, with the balances as
+        they now stand; a letter processed is resolved in the same transaction as the
+        balance events it wrote. A letter still refused keeps its invoice's later ones
+        waiting. Returns the letters still pending."""
+        failed: set[str] = set()
+        pending: list[DeadLetter] = []
+        for letter in letters(self, ACTOR):
+            if letter.aggregate_id in failed:
+                pending.append(letter)
+                continue
+            try:
+                self._replay(letter)
+            except PersistenceError:
+                raise
+            except Exception as error:
+                with acting(follower_envelope(ACTOR, "settlement", letter.key,
+                                              self.clock.now())):
+                    letter.retry_failed(described(error))
+                self.save(letter)
+                failed.add(letter.aggregate_id)
+                pending.append(letter)
+        self._blocked = failed
+        return pending
+
+    def _replay(self, letter: DeadLetter) -> None:
+        assert letter.event_version is not None
+        invoice_id = UUID(letter.aggregate_id)
+        (domain_event,) = self.ledger.events.get(invoice_id, gt=letter.event_version - 1,
+                                                 lte=letter.event_version)
+        processing_event = ProcessingEvent[UUID]()
+        self._loaded = {}
+        try:
+            self.policy(domain_event, processing_event)
+            with acting(follower_envelope(ACTOR, "settlement", letter.key, self.clock.now())):
+                letter.resolve()
+            processing_event.collect_events(letter)
+            with self.chain.saving() as heads:
+                self.events.put(processing_event.events)
+        finally:
+            self._loaded = {}
+        follow_heads(processing_event.aggregates.values(), heads)
+        self._keep(processing_event.aggregates.values())
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self._write([(domain_event, tracking)])

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Repository
 
 from payledger.domain.account import Account
 from payledger.domain.envelope import LedgerAggregate
@@ -82,7 +82,12 @@ class Work:
         self._pending_before.setdefault(aggregate.id, len(aggregate.pending_events))
 
 
-def load(ledger: Application[UUID], kind: type[A], aggregate_id: UUID) -> A:
+class Loading(Protocol):
+    @property
+    def repository(self) -> Repository[UUID]: ...
+
+
+def load(ledger: Loading, kind: type[A], aggregate_id: UUID) -> A:
     try:
         found: LedgerAggregate = ledger.repository.get(aggregate_id)
     except AggregateNotFoundError:

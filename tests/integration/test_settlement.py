@@ -494,10 +494,9 @@ def test_a_tick_releases_and_recomputes_the_reserve_when_due(sqlite_ledger, sett
     assert [at.date() for at in ats] == [(START + 8 * DAY).date(), (START + 15 * DAY).date()]
 
 
-def test_an_event_the_balances_refuse_stops_the_page_there(sqlite_ledger, settlement, checkout,
-                                                          owner, monkeypatch):
-    from payledger.domain.errors import InvalidTransition
-
+def test_an_event_the_balances_refuse_is_set_aside_and_the_page_goes_on(
+    sqlite_ledger, settlement, checkout, owner, monkeypatch
+):
     invoices = [sell(sqlite_ledger, checkout) for _ in range(3)]
     original = Balance.credit
 
@@ -507,11 +506,13 @@ def test_an_event_the_balances_refuse_stops_the_page_there(sqlite_ledger, settle
         return original(self, invoice_id, *args, **kwargs)
 
     monkeypatch.setattr(Balance, "credit", refuse_the_second_sale)
-    with pytest.raises(InvalidTransition):
-        settlement.catch_up()
-    assert balance(settlement).pending == 4_678  # the first sale, written alone
+    assert settlement.catch_up() == 3
+    assert balance(settlement).pending == 2 * 4_678  # the first and the third, not the second
+    (letter,) = settlement.retry_dead_letters()  # refused again: still pending
+    assert (letter.aggregate_id, letter.attempts) == (str(invoices[1]), 2)
     monkeypatch.setattr(Balance, "credit", original)
-    assert settlement.catch_up() == 2
+    assert settlement.retry_dead_letters() == []
+    assert settlement.catch_up() == 0
     assert balance(settlement).pending == 3 * 4_678
 
 
