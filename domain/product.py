@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TypedDict
+from typing import Any, TypedDict
 from uuid import UUID, uuid5
 
 import pydantic
@@ -96,7 +96,28 @@ class Product(LedgerAggregate):
         self.producer = producer
         self.affiliate_commission_bps = affiliate_commission_bps
         self.coproductions: list[Coproduction] = []
+        self.subscription_plans: dict[str, dict[str, Any]] = {}  # by plan id
         self.status = ProductStatus.ACTIVE
+
+    # -- subscription plans ----------------------------------------------------------
+
+    def register_plan(self, plan: dict[str, Any]) -> None:
+        """A subscription plan of the product: what support may switch a subscriber to
+        (never a price it types)."""
+        if plan["product_id"] != self.product_id:
+            raise ValidationError("plan.product_id", f"must be {self.product_id!r}")
+        if plan["plan_id"] in self.subscription_plans:
+            raise self.refuse("register a plan", f"plan {plan['plan_id']} is registered: "
+                                                 "register a new plan id")
+        self._plan_registered(plan=plan)
+
+    class SubscriptionPlanRegistered(LedgerEvent):
+        TOPIC = "payledger:Product.SubscriptionPlanRegistered"
+        plan: dict[str, Any]
+
+    @event(SubscriptionPlanRegistered)
+    def _plan_registered(self, plan: dict[str, Any]) -> None:
+        self.subscription_plans[plan["plan_id"]] = plan
 
     # -- affiliate commission ------------------------------------------------------
 

@@ -79,6 +79,7 @@ from payledger.domain.commands.product import (
     InviteCoproducer,
     ProductCommand,
     RegisterProduct,
+    RegisterSubscriptionPlan,
     SetAffiliateCommission,
 )
 from payledger.domain.commands.refund import (
@@ -167,6 +168,7 @@ __all__ = [
     "RefuseAffiliation",
     "RegisterAccount",
     "RegisterProduct",
+    "RegisterSubscriptionPlan",
     "RejectRefund",
     "ReleaseFunds",
     "RemoveCollaborator",

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field
 
 from payledger.domain.commands.base import Command, Instant, PartnerAnswer, Text
+from payledger.domain.commands.subscription import SubscriptionPlan
 from payledger.domain.permissions import P, account_only, either
 from payledger.domain.splits import Party
 
@@ -70,3 +71,10 @@ class EndCoproduction(ProductCommand):
     allowed = account_only(P.MANAGE_PRODUCTS)
     coproducer: Party
     reason: Text
+
+
+class RegisterSubscriptionPlan(ProductCommand):
+    """A plan subscribers of the product may be switched to (`SwitchPlan` names it)."""
+
+    allowed = account_only(P.MANAGE_PRODUCTS)
+    plan: SubscriptionPlan

@@ -91,10 +91,12 @@ class SetAutoRenew(SubscriptionCommand):
 
 
 class SwitchPlan(SubscriptionCommand):
-    """From the next cycle on; same product and currency."""
+    """From the next cycle on, to a plan the owner registered for the subscription's
+    product (`RegisterSubscriptionPlan`): same product and currency, never a price the
+    caller types."""
 
     allowed = either(P.MANAGE_SUBSCRIPTIONS)
-    plan: SubscriptionPlan
+    plan_id: Text
 
 
 class ChangeChargeDate(SubscriptionCommand):

@@ -63,6 +63,11 @@ def _decline(product: Product, cmd: c.DeclineCoproduction) -> None:
 
 
 @on_product
+def _plan(product: Product, cmd: c.RegisterSubscriptionPlan) -> None:
+    product.register_plan(cmd.plan.model_dump(mode="json"))
+
+
+@on_product
 def _end(product: Product, cmd: c.EndCoproduction) -> None:
     product.end_coproduction(cmd.coproducer, cmd.reason)
 
@@ -113,6 +118,7 @@ PRODUCTS = AggregateWiring(
         c.RegisterProduct: register_product,
         c.SetAffiliateCommission: _commission,
         c.InviteCoproducer: _invite,
+        c.RegisterSubscriptionPlan: _plan,
         c.AcceptCoproduction: _accept,
         c.DeclineCoproduction: _decline,
         c.EndCoproduction: _end,

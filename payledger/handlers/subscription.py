@@ -17,10 +17,11 @@ from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
 from payledger.domain.envelope import current_envelope
+from payledger.domain.errors import NotFound, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.subscription import PeriodEnd, Subscription
 from payledger.handlers.customer import link_customer
-from payledger.handlers.product import sale_rules
+from payledger.handlers.product import load_product, sale_rules
 from payledger.handlers.steps import on_one
 from payledger.settings import Settings
 from payledger.wiring import AggregateWiring, Handler
@@ -131,8 +132,16 @@ def _auto_renew(work: Work, sub: Subscription, cmd: c.SetAutoRenew, _: Settings)
 
 
 @on_subscription
-def _switch(_work: Work, sub: Subscription, cmd: c.SwitchPlan, _: Settings) -> None:
-    sub.switch_plan(cmd.plan.model_dump(mode="json"))
+def _switch(work: Work, sub: Subscription, cmd: c.SwitchPlan, _: Settings) -> None:
+    product_id = sub.plan["product_id"]
+    try:
+        plans = load_product(work, product_id).subscription_plans
+    except NotFound:
+        plans = {}
+    if cmd.plan_id not in plans:
+        raise ValidationError("plan_id", f"{cmd.plan_id!r} is not a plan registered for "
+                                         f"product {product_id}")
+    sub.switch_plan(plans[cmd.plan_id])
 
 
 @on_subscription

@@ -39,6 +39,7 @@ class Recurring(Sales):
                 self.at(self.some_time(start, day), self.sell_plan)
             for _ in range(self.mix.subscriptions_per_day):
                 self.at(self.some_time(start, day), self.subscribe)
+        self.at(start, self.open_club)
         # The last evening, one buyer's card fails at the checkout: still incomplete at the end.
         self.at(self.end - timedelta(hours=3), lambda: self.subscribe(card_fails=True))
         # A monthly subscriber whose card fails every renewal, timed to be unpaid at the end
@@ -136,6 +137,15 @@ class Recurring(Sales):
         if managed:
             self.manage(subscription_id)
 
+    def open_club(self) -> None:
+        """The owner registers the club and its plans: what support may switch to."""
+        if self.send(self.owner, c.RegisterProduct(product_id="club", name="The Club")):
+            self.report.made("Product", self.product_key("club"))
+        for plan_id, (price, months) in PLANS.items():
+            plan = c.SubscriptionPlan(plan_id=plan_id, product_id="club", price=price,
+                                      currency="BRL", interval_months=months)
+            self.send(self.owner, c.RegisterSubscriptionPlan(product_id="club", plan=plan))
+
     def plan(self, plan_id: str) -> c.SubscriptionPlan:
         price, months = PLANS[plan_id]
         return c.SubscriptionPlan(plan_id=plan_id, product_id="club", price=price, currency="BRL",
@@ -160,8 +170,7 @@ class Recurring(Sales):
         elif roll < 0.22:
             on(5, 40, c.SetAutoRenew(subscription_id=sid, enabled=False))
         elif roll < 0.25:
-            plan = self.plan("club-quarterly").model_copy(update={"trial_days": 0})
-            on(5, 40, c.SwitchPlan(subscription_id=sid, plan=plan))
+            on(5, 40, c.SwitchPlan(subscription_id=sid, plan_id="club-quarterly"))
         elif roll < 0.28:
             on(5, 40, c.ChangeChargeDate(subscription_id=sid, charge_day=self.rng.randint(1, 28)))
         elif roll < 0.30:

@@ -282,8 +282,11 @@ def test_management_commands_move_the_subscription(
 ) -> None:
     sub = gateway.approve(subscribe(sqlite_ledger, checkout))
     run = sqlite_ledger.execute
-    run(support, c.SwitchPlan(subscription_id=sub.id,
-                              plan={**PLAN, "plan_id": "quarterly", "interval_months": 3}))
+    owner = Actor.preset("owner", id="owner-1", account="acct-1")
+    run(owner, c.RegisterProduct(product_id="course-1", name="The course"))
+    run(owner, c.RegisterSubscriptionPlan(product_id="course-1", plan={
+        **PLAN, "plan_id": "quarterly", "interval_months": 3}))
+    run(support, c.SwitchPlan(subscription_id=sub.id, plan_id="quarterly"))
     run(support, c.ChangeChargeDate(subscription_id=sub.id, charge_day=10))
     run(support, c.SetAutoRenew(subscription_id=sub.id, enabled=False))
     run(support, c.SetAutoRenew(subscription_id=sub.id, enabled=True))
@@ -382,3 +385,28 @@ def test_a_bad_charge_day_names_its_field() -> None:
     with pytest.raises(ValidationError) as caught:
         c.ChangeChargeDate(subscription_id=uuid4(), charge_day=32)
     assert caught.value.field == "charge_day"
+
+
+def test_a_plan_switch_names_a_registered_plan_never_a_typed_price(
+    sqlite_ledger: Ledger, checkout: Actor, gateway: Gateway, support: Actor,
+) -> None:
+    """Support switches a subscriber between the plans the owner registered; a price it
+    types does not exist as a field, and an unregistered plan is refused by name."""
+    sub = gateway.approve(subscribe(sqlite_ledger, checkout))
+    with pytest.raises(ValidationError) as typed:
+        c.SwitchPlan(subscription_id=sub.id, plan={**PLAN, "price": 10**12})
+    assert typed.value.field in ("plan", "plan_id")
+    before = sqlite_ledger.recorder.max_notification_id()
+    with pytest.raises(ValidationError) as unknown:
+        sqlite_ledger.execute(support, c.SwitchPlan(subscription_id=sub.id, plan_id="gold"))
+    assert unknown.value.field == "plan_id"
+    assert sqlite_ledger.recorder.max_notification_id() == before
+    owner = Actor.preset("owner", id="owner-1", account="acct-1")
+    sqlite_ledger.execute(owner, c.RegisterProduct(product_id="course-1", name="The course"))
+    with pytest.raises(Forbidden):  # plans are the owner's (manage products)
+        sqlite_ledger.execute(support, c.RegisterSubscriptionPlan(
+            product_id="course-1", plan={**PLAN, "plan_id": "gold", "price": 10**9}))
+    sqlite_ledger.execute(owner, c.RegisterSubscriptionPlan(
+        product_id="course-1", plan={**PLAN, "plan_id": "gold", "price": 9_990}))
+    sqlite_ledger.execute(support, c.SwitchPlan(subscription_id=sub.id, plan_id="gold"))
+    assert sqlite_ledger.load(Subscription, sub.id).pending_plan["price"] == 9_990
