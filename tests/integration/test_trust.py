@@ -17,8 +17,11 @@ from uuid import UUID
 import pytest
 
 from payledger.domain import commands as c
+from payledger.domain.account import Account
 from payledger.domain.balance import Balance
-from payledger.domain.errors import Forbidden, NotFound, PayLedgerError
+from payledger.domain.buyer import Buyer
+from payledger.domain.errors import Forbidden, NotFound, PayLedgerError, ValidationError
+from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.domain.product import Product
@@ -247,3 +250,33 @@ def test_an_affiliate_leaves_as_itself_and_the_producers_side_cannot_leave_for_i
     assert type(event).__name__ == "Ended"
     assert (event.actor, event.actor_kind, event.account) == (
         f"owner@{AFFILIATE}.example", "account", PRODUCER)
+
+
+# -- no account can squat on or probe another's ids ----------------------------------------
+
+
+def test_no_account_can_take_or_probe_the_ids_derived_for_another(apps):
+    """Every id payledger derives is a version 5 UUID of its account's name; a new
+    aggregate's id a caller chooses must be random (version 4), so another account can
+    neither create it first nor learn from a refusal that it exists."""
+    ledger, _ = apps
+    shop(ledger, PRODUCER)
+    sale = sell(ledger, PRODUCER, 10_000)
+    derived = {
+        "product": Product.create_id(PRODUCER, "course"),
+        "buyer": Buyer.create_id(PRODUCER, f.CUSTOMER["document"]),
+        "key": IdempotencyRecord.create_id(PRODUCER, "order-1"),
+        "account": Account.create_id(PRODUCER),
+    }
+    theirs = platform("checkout", "producer-77")
+    for name, taken in derived.items():
+        error = refused(apps, ValidationError, lambda taken=taken: ledger.execute(
+            theirs, f.create_invoice(invoice_id=taken)))
+        assert error.field == "invoice_id", name
+        error = refused(apps, ValidationError, lambda taken=taken: ledger.execute(
+            owner_of("producer-77"), c.RequestRefund(refund_id=taken, invoice_id=sale.id,
+                                                     justification="x")))
+        assert error.field == "refund_id", name
+    for probe in (*derived.values(), sale.id):  # another's id reads as one that is not
+        refused(apps, NotFound, lambda probe=probe: ledger.execute(
+            owner_of("producer-77"), c.VoidInvoice(invoice_id=probe, reason="x")))
