@@ -47,7 +47,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
 
-from payledger.domain.errors import InvalidTransition, PayLedgerError
+from payledger.domain.errors import InvalidTransition, PayLedgerError, ValidationError
 from payledger.domain.permissions import Permission
 from payledger.domain.time import aware
 
@@ -74,6 +74,11 @@ class Envelope:
     command_id: UUID
     actor_kind: str
     actor_role: str
+    at_given: bool = False
+    """A host gave `at`: an aggregate whose last event is later refuses the command
+    (business time never runs backwards). Otherwise (the clock's instant, a timed
+    step's due instant, a followed event's) each event is raised to its aggregate's
+    last instant where it would fall before it."""
 
     def __post_init__(self) -> None:
         aware(self.at, "at")  # a naive instant is refused here, before any event takes it
@@ -191,6 +196,7 @@ class LedgerAggregate(BaseAggregate[UUID]):
             raise PayLedgerError(f"{self.KIND} {self.id} belongs to another account")
         if not self.pending_events:
             kwargs.setdefault("prev_hash", self.chain_head)
+        kwargs.setdefault("at", self.now)
         super().trigger_event(event_class, **kwargs)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Self:
@@ -204,8 +210,20 @@ class LedgerAggregate(BaseAggregate[UUID]):
 
     @property
     def now(self) -> datetime:
-        """The business instant of the command being handled."""
-        return current_envelope().at
+        """The business instant of the command being handled, on this aggregate: never
+        before its last event's. A host's `at` that is earlier is refused, naming
+        `at`; any other instant (the clock's, a timed step's, a followed event's) is
+        raised to the last event's, so every aggregate's events are in business-time
+        order."""
+        envelope = current_envelope()
+        last: datetime | None = getattr(self, "updated_at", None)
+        if last is None or envelope.at >= last:
+            return envelope.at
+        if envelope.at_given:
+            raise ValidationError("at", f"is before {last.isoformat()}, when {self.KIND} "
+                                        f"{self.id} last changed: business time never runs "
+                                        "backwards")
+        return last
 
     def refuse(self, command: str, detail: str = "") -> InvalidTransition:
         return InvalidTransition(self.KIND, self.state_name, command, detail)

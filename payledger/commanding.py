@@ -251,6 +251,7 @@ class CommandApplication(Application[UUID]):
             actor=actor.id,
             actor_kind=actor.kind.value,
             actor_role=actor.role,
+            at_given=command.at is not None and not actor.can(Permission.RUN_TIMED_STEPS),
             correlation_id=command.correlation_id or command_id,
             causation_id=command.causation_id,
             command_id=command_id,

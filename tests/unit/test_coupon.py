@@ -29,7 +29,7 @@ def make(**extra: Any) -> Coupon:
         "currency": None, "product_ids": (), "usage_limit": 2, "valid_from": T0,
         "valid_until": T0 + 30 * DAY,
     }
-    with acting(envelope(T0)):
+    with acting(envelope(T0 - DAY)):  # made the day before its window opens
         return Coupon.create(**{**fields, **extra})
 
 
