@@ -19,7 +19,7 @@ only means one more refused attempt.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -71,15 +71,22 @@ class Due:
     account: str
     kind: str
     due_at: datetime
+    set_by: UUID | None = None
+    """The event after which the timer was last set (its step's causation)."""
+    correlation_id: UUID | None = None
+    """That event's correlation, which the step keeps."""
 
 
 @dataclass(frozen=True)
 class Timers:
-    """Every timer one aggregate has now (an empty mapping clears them)."""
+    """Every timer one aggregate has now (an empty mapping clears them), and the event
+    that set them (not compared: an unchanged timer keeps the event that first set it)."""
 
     account: str
     kind: str
     due: Mapping[str, datetime]
+    set_by: UUID | None = field(default=None, compare=False)
+    correlation_id: UUID | None = field(default=None, compare=False)
 
 
 class TimerIndex:
@@ -87,18 +94,22 @@ class TimerIndex:
         self.name = name
         self.engine = _engine(store, name)
         metadata = MetaData(schema=store.schema or None)
+        # "_due": the tables of the index that records each timer's cause; an index of
+        # an earlier shape stays behind unread, and this one is built from the log
         self.timers = Table(
-            f"{name}_timers", metadata,
+            f"{name}_due", metadata,
             Column("aggregate_id", String(32), primary_key=True),
             Column("action", String(64), primary_key=True),
             Column("account", String(200), nullable=False),
             Column("kind", String(200), nullable=False),  # the aggregate's topic
             Column("due_at", BigInteger, nullable=False),
             Column("failed", Boolean, nullable=False, default=False),
-            Index(f"{name}_timers_due", "failed", "due_at"),
+            Column("set_by", String(32), nullable=True),
+            Column("correlation_id", String(32), nullable=True),
+            Index(f"{name}_due_at", "failed", "due_at"),
         )
         self.tracking = Table(
-            f"{name}_timer_tracking", metadata,
+            f"{name}_due_tracking", metadata,
             Column("name", String(64), primary_key=True),
             Column("position", BigInteger, nullable=False),
         )
@@ -160,7 +171,8 @@ class TimerIndex:
             rows: list[dict[str, Any]] = [
                 {"aggregate_id": aggregate_id.hex, "action": action, "account": timers.account,
                  "kind": timers.kind, "due_at": micros(due),
-                 "failed": (aggregate_id.hex, action, micros(due)) in failed}
+                 "failed": (aggregate_id.hex, action, micros(due)) in failed,
+                 "set_by": _hex(timers.set_by), "correlation_id": _hex(timers.correlation_id)}
                 for aggregate_id, timers in waiting.items() for action, due in timers.due.items()]
             if rows:
                 conn.execute(insert(self.timers), rows)
@@ -203,7 +215,8 @@ class TimerIndex:
                  .order_by(self.timers.c.due_at, self.timers.c.aggregate_id).limit(limit))
         with self.engine.connect() as conn:
             found = [Due(UUID(row.aggregate_id), row.action, row.account, row.kind,
-                         instant(row.due_at)) for row in conn.execute(query)]
+                         instant(row.due_at), _uuid(row.set_by), _uuid(row.correlation_id))
+                     for row in conn.execute(query)]
             self._after = None
             if len(found) < limit:
                 after = conn.execute(select(func.min(self.timers.c.due_at))
@@ -246,6 +259,14 @@ class TimerIndex:
     def close(self) -> None:
         self.flush()
         self.engine.dispose()
+
+
+def _hex(value: UUID | None) -> str | None:
+    return None if value is None else value.hex
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return None if value is None else UUID(value)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

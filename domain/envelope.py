@@ -38,12 +38,12 @@ import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, Self
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
 
@@ -55,6 +55,7 @@ ENVELOPE_FIELDS = (
     "account", "at", "actor", "actor_kind", "actor_role", "correlation_id", "causation_id",
     "command_id", "prev_hash", "hash",
 )
+EVENT_NAMESPACE = UUID("9b2f4c1e-6d3a-4e8b-a5f7-0c1d2e3f4a5b")
 LEGACY_KIND = "legacy"
 """The principal kind of an event stored before kinds were recorded (class_version 1)."""
 
@@ -95,6 +96,20 @@ def acting(envelope: Envelope) -> Iterator[Envelope]:
         yield envelope
     finally:
         _current.reset(token)
+
+
+def event_id(originator_id: UUID, version: int) -> UUID:
+    """An event's id (DESIGN.md §3): derived from its aggregate and version, never
+    stored anew, the same on every replay, unique across both logs."""
+    return uuid5(EVENT_NAMESPACE, f"{originator_id}/{version}")
+
+
+@contextmanager
+def caused_by(cause: UUID) -> Iterator[Envelope]:
+    """Every event triggered inside the block names `cause` (an event id) as its
+    causation: a plan's or subscription's follow-up names the invoice event it follows."""
+    with acting(replace(current_envelope(), causation_id=cause)) as envelope:
+        yield envelope
 
 
 def current_envelope() -> Envelope:
@@ -139,9 +154,15 @@ class LedgerEvent(AggregateEvent):
             aggregate.updated_at = self.at
         return super().mutate(aggregate)
 
+    @property
+    def id(self) -> UUID:
+        """This event's id (`event_id`)."""
+        return event_id(self.originator_id, self.originator_version)
+
     def apply(self, aggregate: Any) -> None:
         super().apply(aggregate)
         aggregate.account = self.account
+        aggregate.last_correlation_id = self.correlation_id
         if self.hash or not hasattr(aggregate, "chain_head"):
             aggregate.chain_head = self.hash  # a pending event's hash is known once stored
         aggregate.updated_at = self.at

@@ -25,7 +25,7 @@ from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.dead_letters import follower_envelope, letters
 from payledger.domain import commands as c
 from payledger.domain.dead_letter import DeadLetter
-from payledger.domain.envelope import LedgerEvent, acting
+from payledger.domain.envelope import LedgerEvent, acting, event_id
 from payledger.domain.errors import Conflict, NotFound, PayLedgerError
 from payledger.domain.permissions import Actor
 from payledger.domain.time import TimePolicy, aware
@@ -102,8 +102,10 @@ class Scheduler:
         for originator_id, notifications in touched.items():
             aggregate = self._aggregate(originator_id, notifications)
             topic = notifications[0].topic.split(".", 1)[0]
+            cause = event_id(aggregate.id, aggregate.version)
             changes[aggregate.id] = Timers(aggregate.account, topic,
-                                           aggregate.timers(self.policy))
+                                           aggregate.timers(self.policy), cause,
+                                           getattr(aggregate, "last_correlation_id", None))
         return changes
 
     def _aggregate(self, originator_id: Any, notifications: list[Notification]) -> Any:
@@ -210,4 +212,7 @@ class Scheduler:
     def _step(self, timer: Due) -> tuple[Actor, c.Command]:
         step = self.timed[timer.kind][timer.action]
         actor = Actor.platform("scheduler", id=SCHEDULER, account=timer.account)
-        return actor, step(timer.aggregate_id, timer.due_at)
+        command = step(timer.aggregate_id, timer.due_at)
+        # the step names the event that set its timer, and keeps its conversation
+        return actor, command.model_copy(update={"causation_id": timer.set_by,
+                                                 "correlation_id": timer.correlation_id})

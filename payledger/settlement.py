@@ -452,12 +452,12 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
     @contextmanager
     def _acting(self, event: Any) -> Iterator[Envelope]:
         """The invoice event's envelope, passed on: same account, business instant and
-        correlation; caused by its command; a command id derived from the event, so a
-        replay writes the same."""
+        correlation; caused by the event itself (its id); a command id derived from the
+        event, so a replay writes the same."""
         envelope = Envelope(
             account=event.account, at=aware(event.at, "at"), actor=ACTOR,
             actor_kind=Kind.PLATFORM.value, actor_role="settlement",
-            correlation_id=event.correlation_id, causation_id=event.command_id,
+            correlation_id=event.correlation_id, causation_id=event.id,
             command_id=uuid5(NAMESPACE, f"{event.originator_id}/{event.originator_version}"),
         )
         with acting(envelope):

@@ -31,8 +31,8 @@ DROPPED = {  # topic -> what the old store alone held
     "payledger:Balance.WithdrawalRequested": "withdrawal",
     "payledger:Balance.Adjusted": "adjustment",
 }
-TABLES = ("settlement_events", "settlement_tracking", "settlement_timers",
-          "settlement_timer_tracking")
+TABLES = ("settlement_events", "settlement_tracking", "settlement_due", "settlement_due_tracking",
+          "settlement_timers", "settlement_timer_tracking")  # the last two: an older index
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any
 from uuid import UUID
 
+from payledger.domain.envelope import caused_by, event_id
 from payledger.domain.invoice import Invoice
 from payledger.settings import Settings
 from payledger.wiring import Handler
@@ -52,5 +53,11 @@ def invoice_changed(work: Work, invoice: Invoice) -> None:
     """Tell the plan or subscription that issued `invoice` (by its `origin`), through
     the hooks of the application running the command."""
     hook = work.ledger.outcome_hooks.get(invoice.origin)
-    if hook is not None:
+    if hook is None:
+        return
+    if not invoice.pending_events:
+        hook(work, invoice)
+        return
+    cause = event_id(invoice.id, invoice.pending_events[-1].originator_version)
+    with caused_by(cause):  # the follow-up names the invoice event it follows
         hook(work, invoice)

@@ -136,7 +136,8 @@ def test_balance_events_carry_the_invoice_events_envelope(sqlite_ledger, settlem
               for s in settlement.stored_events(found.id)]
     assert [s["actor"] for s in states] == ["settlement", "settlement"]
     assert {(s["actor_kind"], s["actor_role"]) for s in states} == {("platform", "settlement")}
-    assert {s["causation_id"] for s in states} == {paid_state["command_id"]}
+    paid_event = list(sqlite_ledger.events.get(invoice_id))[-1]
+    assert {s["causation_id"] for s in states} == {paid_event.id}  # the event itself
     assert {s["correlation_id"] for s in states} == {paid_state["correlation_id"]}
     assert {s["at"] for s in states} == {paid_state["at"]}
     assert {s["account"] for s in states} == {"producer-1"}  # the wallet's party, not acct-1
