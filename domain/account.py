@@ -135,7 +135,7 @@ class Account(LedgerAggregate):
     def add_collaborator(self, user: str, cpf: str, profile: str,
                          permissions: frozenset[Permission]) -> None:
         command = "add a collaborator"
-        if self.kind is not AccountKind.COMPANY:
+        if self.kind != AccountKind.COMPANY:
             raise self.refuse(command, "only a company account (CNPJ) has collaborators")
         if user == self.owner_user or user in self.collaborators:
             raise self.refuse(command, f"{user} is already in the account")

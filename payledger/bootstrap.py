@@ -82,6 +82,7 @@ def application_wiring(
         handlers=handlers(app, wirings),
         timed=timed_steps(app, wirings),
         outcome_hooks=outcome_hooks(app, wirings),
+        kinds=tuple(wiring.kind for wiring in _of(app, wirings)),
     )
 
 

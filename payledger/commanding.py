@@ -23,6 +23,7 @@ from uuid import UUID, uuid4
 
 import orjson
 from eventsourcing.application import Application
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, Recording
 from eventsourcing.utils import get_topic
 
@@ -70,6 +71,8 @@ class CommandApplication(Application[UUID]):
     """An application on `store` that runs the commands its `wiring` names
     (`payledger.bootstrap.application_wiring`)."""
 
+    snapshot_class = Snapshot
+
     def __init__(self, settings: Settings, store: Store, wiring: ApplicationWiring, *,
                  clock: Clock | None = None) -> None:
         self.wiring = wiring
@@ -94,7 +97,22 @@ class CommandApplication(Application[UUID]):
                f"{prefix}_TRANSCODER_TOPIC": get_topic(FastJSONTranscoder)}
         if self.settings.aggregate_cache:
             env[f"{prefix}_AGGREGATE_CACHE_MAXSIZE"] = str(self.settings.aggregate_cache)
+        if self.settings.snapshot_interval:
+            env[f"{prefix}_IS_SNAPSHOTTING_ENABLED"] = "y"
         return env
+
+    def snapshot_due(self, aggregates: Iterable[object], events: Iterable[Any]) -> None:
+        """Snapshots of the aggregates whose new `events` crossed a multiple of the
+        interval (`snapshot_interval`), taken from the aggregates as they now stand,
+        just stored: `save` calls it, and so does the settlement after each page."""
+        every = self.settings.snapshot_interval
+        if not every or self.snapshots is None:
+            return
+        due = {event.originator_id for event in events if event.originator_version % every == 0}
+        taken = [Snapshot.take(aggregate) for aggregate in aggregates
+                 if isinstance(aggregate, LedgerAggregate) and aggregate.id in due]
+        if taken:
+            self.snapshots.put(taken)
 
     def construct_mapper(self) -> Mapper[UUID]:
         mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
@@ -309,6 +327,7 @@ class CommandApplication(Application[UUID]):
         with self.chain.saving() as heads:
             recordings = super().save(*objs, **kwargs)
         follow_heads(objs, heads)
+        self.snapshot_due(objs, (recording.domain_event for recording in recordings))
         return recordings
 
     # -- queries -------------------------------------------------------------------

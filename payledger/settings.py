@@ -40,6 +40,9 @@ class Settings(BaseModel):
     # aggregates kept in memory per application (the library's cache, fast-forwarded
     # from the store on each use); 0 turns it off
     aggregate_cache: Annotated[int, Field(ge=0)] = 10_000
+    # a snapshot of an aggregate every N of its events, so a long-lived one (a big
+    # wallet, a subscription of years) loads from it plus fewer than N events; 0: none
+    snapshot_interval: Annotated[int, Field(ge=0)] = 100
     abandon_window_seconds: Annotated[int, Field(ge=60)] = 3600
     pix_expiry_seconds: Annotated[int, Field(ge=60)] = 86_400
     platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] = 990  # sales without explicit split

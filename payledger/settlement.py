@@ -311,6 +311,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             self._loaded = {}
         follow_heads(processing_event.aggregates.values(), heads)
         self._keep(processing_event.aggregates.values())
+        self.snapshot_due(processing_event.aggregates.values(), processing_event.events)
 
     @singledispatchmethod
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:

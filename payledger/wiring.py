@@ -69,11 +69,13 @@ class ApplicationWiring:
     """What one application runs, derived from the aggregates it holds.
 
     `timed`: aggregate topic -> step name -> command (what its scheduler follows).
+    `kinds`: the aggregates its store holds.
     """
 
     handlers: Mapping[type[Command], Handler] = field(default_factory=dict)
     timed: Mapping[str, Mapping[str, StepCommand]] = field(default_factory=dict)
     outcome_hooks: Mapping[str, OutcomeHook] = field(default_factory=dict)
+    kinds: tuple[type[LedgerAggregate], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("handlers", "timed", "outcome_hooks"):
