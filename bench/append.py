@@ -43,9 +43,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import io
 import os
-import pstats
 import statistics
 import sys
 import tempfile
@@ -64,6 +62,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from payledger.adapters.store import creating_tables, parse_store_url
+from payledger.bench.profiling import print_stats
 from payledger.domain import commands as c
 from payledger.domain.customer import Customer
 from payledger.domain.permissions import Actor
@@ -375,13 +374,7 @@ def print_profile(title: str, run: Callable[[], int], lines: int = 30) -> None:
     profiler.enable()
     run()
     profiler.disable()
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(lines)
-        print(f"\n--- cProfile, {title}, by {order} ---")
-        print("\n".join(line for line in out.getvalue().splitlines()
-                        if line.strip() and "Ordered by" not in line
-                        and "List reduced" not in line))
+    print_stats(title, profiler, lines)
 
 
 # -- stores ---------------------------------------------------------------------------

@@ -32,9 +32,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import io
 import multiprocessing
-import pstats
 import resource
 import statistics
 import sys
@@ -56,6 +54,7 @@ from payledger.bench.append import (
     redacted,
     with_schema,
 )
+from payledger.bench.profiling import print_stats
 from payledger.domain import commands as c
 from payledger.domain.balance import Balance
 from payledger.domain.customer import CustomerData
@@ -241,13 +240,7 @@ def cold_load(settings: Settings, ledger: Ledger, party: str) -> float:
 
 
 def print_profile(title: str, profiler: cProfile.Profile, lines: int = 30) -> None:
-    for order in ("cumulative", "tottime"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(lines)
-        print(f"\n--- cProfile, {title}, by {order} ---")
-        print("\n".join(line for line in out.getvalue().splitlines()
-                        if line.strip() and "Ordered by" not in line
-                        and "List reduced" not in line), flush=True)
+    print_stats(title, profiler, lines, orders=("cumulative", "tottime"))
 
 
 def in_own_process(url: str, scenario: str, credits: int, commands: int,
