@@ -58,9 +58,8 @@ class Work:
             found = self.touched[aggregate_id]
         else:
             found = self.ledger.load(kind, aggregate_id)
-        if found.account != self.account:
+        if found.account != self.account or not isinstance(found, kind):
             raise NotFound(kind.KIND, aggregate_id)
-        assert isinstance(found, kind)
         self._touch(found)
         return found
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -280,3 +280,18 @@ def test_no_account_can_take_or_probe_the_ids_derived_for_another(apps):
     for probe in (*derived.values(), sale.id):  # another's id reads as one that is not
         refused(apps, NotFound, lambda probe=probe: ledger.execute(
             owner_of("producer-77"), c.VoidInvoice(invoice_id=probe, reason="x")))
+
+
+def test_an_id_of_another_kind_is_not_found_even_within_one_batch(apps):
+    """A refund's id named as an invoice's, in the batch that made the refund, is an
+    invoice that does not exist: a typed NotFound, nothing written."""
+    ledger, _ = apps
+    shop(ledger, PRODUCER)
+    sale = sell(ledger, PRODUCER, 10_000)
+    refund_id = uuid4()
+    error = refused(apps, NotFound, lambda: ledger.execute_many([
+        (platform("checkout"), c.RequestRefund(refund_id=refund_id, invoice_id=sale.id,
+                                               justification="x")),
+        (platform("gateway"), c.ApproveCard(invoice_id=refund_id, authorization_code="A")),
+    ]))
+    assert (error.kind, error.key) == ("Invoice", refund_id)
