@@ -56,6 +56,7 @@ ENVELOPE_FIELDS = (
     "command_id", "prev_hash", "hash",
 )
 EVENT_NAMESPACE = UUID("9b2f4c1e-6d3a-4e8b-a5f7-0c1d2e3f4a5b")
+SCOPE_NAMESPACE = UUID("3e8d5a7c-1f2b-4c6d-9e0a-7b4c2d1e5f60")
 LEGACY_KIND = "legacy"
 """The principal kind of an event stored before kinds were recorded (class_version 1)."""
 
@@ -208,6 +209,13 @@ class LedgerAggregate(BaseAggregate[UUID]):
     @staticmethod
     def create_id(*_: Any, **__: Any) -> UUID:
         return uuid4()
+
+    @classmethod
+    def scoped_id(cls, account: str, reference: UUID) -> UUID:
+        """The stored id of the aggregate a caller names by its own `reference`: derived
+        from the kind and the account, so no account can name, make or probe another's
+        aggregate, whatever reference it chooses."""
+        return uuid5(SCOPE_NAMESPACE, f"{cls.KIND}\n{account}\n{reference}")
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """Refuses an event for another account's aggregate; links the first pending

@@ -335,6 +335,17 @@ class CommandApplication(Application[UUID]):
     def load(self, kind: type[A], aggregate_id: UUID) -> A:
         return load(self, kind, aggregate_id)
 
+    def cached(self, aggregate_id: UUID) -> bool:
+        """Whether the aggregate cache holds it (so it exists): no read."""
+        cache = self.repository.cache
+        if cache is None:
+            return False
+        try:
+            cache.get(aggregate_id)
+        except KeyError:
+            return False
+        return True
+
     def get(self, actor: Actor, kind: type[A], aggregate_id: UUID, *,
             permission: Permission | None = None) -> A:
         """An aggregate of the actor's account, as it stands now. An account principal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Repository
 
@@ -31,6 +31,8 @@ class Ledger(Protocol):
     def load(self, kind: type[A], aggregate_id: UUID) -> A: ...
 
     def registered_account(self, account: str) -> Account | None: ...
+
+    def cached(self, aggregate_id: UUID) -> bool: ...
 
 
 class Work:
@@ -62,6 +64,25 @@ class Work:
             raise NotFound(kind.KIND, aggregate_id)
         self._touch(found)
         return found
+
+    def new_id(self, kind: type[A], reference: UUID | None) -> UUID:
+        """A new aggregate's stored id: scoped from the caller's reference when it gave
+        one (`LedgerAggregate.scoped_id`), else random."""
+        return uuid4() if reference is None else kind.scoped_id(self.account, reference)
+
+    def named(self, kind: type[A], reference: UUID) -> A:
+        """The aggregate a command names: by the caller's own reference for it, or by
+        its stored id (a receipt's, an event's). Another account's, or none, is
+        NotFound under the name the caller gave."""
+        scoped = kind.scoped_id(self.account, reference)
+        if scoped in self.touched or self.ledger.cached(scoped):
+            return self.get(kind, scoped)
+        for candidate in (reference, scoped):
+            try:
+                return self.get(kind, candidate)
+            except NotFound:
+                continue
+        raise NotFound(kind.KIND, reference)
 
     def add(self, aggregate: A) -> A:
         """Track a new aggregate, to be saved with the rest."""

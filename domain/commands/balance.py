@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from payledger.domain.commands.base import Cents, Command, Currency, NewId, Text, _in_field
+from payledger.domain.commands.base import Cents, Command, Currency, Text, _in_field
 from payledger.domain.customer import normalize_document
 from payledger.domain.errors import Forbidden, ValidationError
 from payledger.domain.permissions import Actor, P, either, platform_only
@@ -71,7 +71,7 @@ class BalanceCommand(Command):
 class RequestWithdrawal(BalanceCommand):
     allowed = either(P.WITHDRAW, P.MANAGE_PLATFORM_BALANCES)
 
-    withdrawal_id: NewId | None = None
+    withdrawal_id: UUID | None = None
     amount: Cents
     bank_account: BankAccount | None = Field(
         default=None, description="None: the account on file (the only one allowed)")

@@ -40,19 +40,6 @@ def _in_field(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return validate
 
 
-def _random_id(value: UUID) -> UUID:
-    """A new aggregate's id a caller chooses is a random (version 4) UUID. Every id
-    payledger derives (a buyer's from its document, a product's, a coupon's, an
-    idempotency record's, an account's) is a version 5 UUID of the account's name, so
-    no caller can take one before its account does, or learn from a refusal whether
-    another account holds a buyer, a coupon, a product or a key."""
-    if value.version != 4:
-        raise ValidationError("id", "a new aggregate's id is a random (version 4) UUID")
-    return value
-
-
-NewId = Annotated[UUID, AfterValidator(_in_field(_random_id))]
-
 Instant = Annotated[datetime, AfterValidator(_in_field(lambda v: aware(v, "instant")))]
 Currency = Annotated[str, AfterValidator(_in_field(currency_code))]
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from payledger.domain.commands.base import Command, Currency, LongText, NewId, Text
+from payledger.domain.commands.base import Command, Currency, LongText, Text
 from payledger.domain.commands.invoice import Item, Sale
 from payledger.domain.customer import Customer
 from payledger.domain.money import MAX_INSTALLMENTS
@@ -27,7 +27,7 @@ class CreateInstallmentPlan(Sale):
 
     allowed = platform_only(P.SELL)
 
-    plan_id: NewId | None = None
+    plan_id: UUID | None = None
     items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=100)]
     customer: Customer
     currency: Currency

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from payledger.domain.commands.base import Cents, Command, Currency, Instant, NewId, Text
+from payledger.domain.commands.base import Cents, Command, Currency, Instant, Text
 from payledger.domain.commands.coupon import Code
 from payledger.domain.customer import Customer
 from payledger.domain.errors import ValidationError
@@ -51,7 +51,7 @@ class CreateInvoice(Sale):
 
     allowed = platform_only(P.SELL)
 
-    invoice_id: NewId | None = None
+    invoice_id: UUID | None = None
     items: Annotated[tuple[Item, ...], Field(min_length=1, max_length=100)]
     customer: Customer
     currency: Currency

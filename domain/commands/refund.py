@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from payledger.domain.commands.base import Cents, Command, LongText, NewId, Text
+from payledger.domain.commands.base import Cents, Command, LongText, Text
 from payledger.domain.permissions import P, account_only, either, platform_only
 
 
@@ -16,7 +16,7 @@ class RequestRefund(Command):
 
     allowed = either(P.REQUEST_REFUNDS)
 
-    refund_id: NewId | None = None
+    refund_id: UUID | None = None
     invoice_id: UUID
     amount: Cents | None = Field(default=None, description="None refunds all that remains")
     justification: LongText

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from payledger.domain.commands.base import Cents, Command, Currency, NewId, Text
+from payledger.domain.commands.base import Cents, Command, Currency, Text
 from payledger.domain.commands.invoice import Sale
 from payledger.domain.customer import Customer
 from payledger.domain.permissions import P, either, platform_only
@@ -35,7 +35,7 @@ class SubscriptionPlan(BaseModel):
 class CreateSubscription(Sale):
     allowed = platform_only(P.SELL)
 
-    subscription_id: NewId | None = None
+    subscription_id: UUID | None = None
     customer: Customer
     plan: SubscriptionPlan
     payment_method: Text

@@ -8,7 +8,7 @@ refunds through its outcome hook (`INSTALLMENT_PLANS.outcome_hooks["installment"
 from __future__ import annotations
 
 from typing import cast
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from payledger.domain import commands as c
 from payledger.domain.installments import (
@@ -29,7 +29,7 @@ from payledger.work import Work
 
 def create_plan(work: Work, cmd: c.CreateInstallmentPlan, settings: Settings) -> UUID:
     plan = work.add(InstallmentPlan.sell(
-        id=cmd.plan_id or uuid4(),
+        id=work.new_id(InstallmentPlan, cmd.plan_id),
         customer=cmd.customer.to_dict(),
         items=[cast(InvoiceItem, item.model_dump(mode="json")) for item in cmd.items],
         currency=cmd.currency,
@@ -68,7 +68,7 @@ def invoice_installment(work: Work, plan: InstallmentPlan, number: int, reason: 
 
 
 def _invoice(work: Work, cmd: c.InvoiceInstallment, _: Settings) -> UUID:
-    plan = work.get(InstallmentPlan, cmd.plan_id)
+    plan = work.named(InstallmentPlan, cmd.plan_id)
     number = cmd.number or plan.next_to_invoice()
     if number is None:
         raise plan.refuse("invoice an installment", "no installment may be invoiced now")
@@ -77,7 +77,7 @@ def _invoice(work: Work, cmd: c.InvoiceInstallment, _: Settings) -> UUID:
 
 
 def _overdue(work: Work, cmd: c.MarkInstallmentOverdue, _: Settings) -> UUID:
-    plan = work.get(InstallmentPlan, cmd.plan_id)
+    plan = work.named(InstallmentPlan, cmd.plan_id)
     number = cmd.number or plan.next_overdue(plan.now)
     if number is None:
         raise plan.refuse("mark an installment overdue", "no installment is past due unpaid")
@@ -86,7 +86,7 @@ def _overdue(work: Work, cmd: c.MarkInstallmentOverdue, _: Settings) -> UUID:
 
 
 def _reprocess(work: Work, cmd: c.ReprocessInstallment, _: Settings) -> UUID:
-    plan = work.get(InstallmentPlan, cmd.plan_id)
+    plan = work.named(InstallmentPlan, cmd.plan_id)
     invoice = work.get(Invoice, plan.reprocessable(cmd.number))
     invoice.request_charge("reprocess")
     plan.reprocess(cmd.number)
@@ -104,13 +104,13 @@ def cancel_plan(work: Work, plan: InstallmentPlan, reason: str) -> None:
 
 
 def _cancel(work: Work, cmd: c.CancelPlan, _: Settings) -> UUID:
-    plan = work.get(InstallmentPlan, cmd.plan_id)
+    plan = work.named(InstallmentPlan, cmd.plan_id)
     cancel_plan(work, plan, cmd.reason)
     return plan.id
 
 
 def _refund(work: Work, cmd: c.RefundPlan, settings: Settings) -> UUID:
-    plan = work.get(InstallmentPlan, cmd.plan_id)
+    plan = work.named(InstallmentPlan, cmd.plan_id)
     refunds: list[PlanRefund] = []
     for number in plan.numbers("paid", "paid_late"):
         invoice = work.get(Invoice, plan.invoice_of(number))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice, InvoiceItem
@@ -27,7 +27,7 @@ def create_invoice(work: Work, cmd: c.CreateInvoice, settings: Settings) -> UUID
     """
     rules = sale_rules(work, cmd, cmd.items[0].product_id, settings)
     invoice = Invoice(
-        id=cmd.invoice_id or uuid4(),
+        id=work.new_id(Invoice, cmd.invoice_id),
         items=[cast(InvoiceItem, item.model_dump(mode="json")) for item in cmd.items],
         customer=cmd.customer.to_dict(),
         currency=cmd.currency,
@@ -52,7 +52,7 @@ def on_invoice(step: InvoiceStep) -> Handler:
         step(invoice, cmd, settings)
         invoice_changed(work, invoice)
 
-    return of(step)(on_one(lambda work, cmd: work.get(Invoice, cmd.invoice_id))(run))
+    return of(step)(on_one(lambda work, cmd: work.named(Invoice, cmd.invoice_id))(run))
 
 
 @on_invoice

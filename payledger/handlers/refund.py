@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
@@ -18,9 +18,9 @@ RefundStep = Callable[[Refund, Invoice, Any], None]
 
 
 def request_refund(work: Work, cmd: c.RequestRefund, _: Settings) -> UUID:
-    invoice = work.get(Invoice, cmd.invoice_id)
+    invoice = work.named(Invoice, cmd.invoice_id)
     amount = cmd.amount if cmd.amount is not None else invoice.refundable
-    refund_id = cmd.refund_id or uuid4()
+    refund_id = work.new_id(Refund, cmd.refund_id)
     requested_by = requester(work.actor)
     invoice.reserve_refund(refund_id, amount, requested_by)
     refund = Refund(
@@ -39,7 +39,7 @@ def on_refund(step: RefundStep) -> Handler:
         step(refund, invoice, cmd)
         invoice_changed(work, invoice)
 
-    return of(step)(on_one(lambda work, cmd: work.get(Refund, cmd.refund_id))(run))
+    return of(step)(on_one(lambda work, cmd: work.named(Refund, cmd.refund_id))(run))
 
 
 @on_refund

@@ -56,7 +56,8 @@ def create_subscription(work: Work, cmd: c.CreateSubscription, settings: Setting
     plan = cmd.plan.model_dump(mode="json")
     first_invoice_id = None if cmd.plan.trial_days else uuid4()
     sub = work.add(Subscription.start(
-        id=cmd.subscription_id or uuid4(), customer=cmd.customer.to_dict(), plan=plan,
+        id=work.new_id(Subscription, cmd.subscription_id), customer=cmd.customer.to_dict(),
+        plan=plan,
         payment_method=cmd.payment_method,
         split_rules=sale_rules(work, cmd, cmd.plan.product_id, settings).model_dump(mode="json"),
         now=current_envelope().at, timezone=settings.timezone,
@@ -70,7 +71,7 @@ def create_subscription(work: Work, cmd: c.CreateSubscription, settings: Setting
 
 def on_subscription(step: SubscriptionStep) -> Handler:
     """A handler running `step` on the command's subscription (and its invoices)."""
-    return on_one(lambda work, cmd: work.get(Subscription, cmd.subscription_id))(step)
+    return on_one(lambda work, cmd: work.named(Subscription, cmd.subscription_id))(step)
 
 
 def settle(work: Work, sub: Subscription, outcome: PeriodEnd, reason: str) -> None:

@@ -14,8 +14,10 @@ from uuid import UUID
 
 from payledger.domain import commands as c
 from payledger.domain.customer import Customer
+from payledger.domain.installments import InstallmentPlan
 from payledger.domain.invoice import Invoice
-from payledger.simulation.base import DECLINES, PRODUCTS
+from payledger.domain.subscription import Subscription
+from payledger.simulation.base import ACCOUNT, DECLINES, PRODUCTS
 from payledger.simulation.sales import Sales
 
 APPROVAL = {"checkout": 0.88, "installment": 0.85, "renewal": 0.85, "reprocess": 0.6,
@@ -107,7 +109,7 @@ class Recurring(Sales):
                 customer=self.buyer(), currency="BRL", count=count,
                 fee=price * count * 199 // 10_000, affiliate=self.affiliate_for(product))):
             return
-        self.report.made("InstallmentPlan", plan_id)
+        self.report.made("InstallmentPlan", InstallmentPlan.scoped_id(ACCOUNT, plan_id))
         roll = self.rng.random()
         if roll < 0.04:
             self.later(timedelta(days=self.rng.uniform(20, 60)), lambda: self.send(
@@ -128,12 +130,13 @@ class Recurring(Sales):
                 subscription_id=subscription_id, customer=customer, plan=self.plan(plan_id),
                 payment_method=f"card-token-{self.code()}")):
             return
-        self.report.made("Subscription", subscription_id)
+        stored = Subscription.scoped_id(ACCOUNT, subscription_id)  # as its invoices name it
+        self.report.made("Subscription", stored)
         self.subscribers[subscription_id] = customer
         if doomed or card_fails or self.chance(self.mix.doomed_card):
-            self.doomed.add(subscription_id)
+            self.doomed.add(stored)
         if card_fails:
-            self.failing_at_checkout.add(subscription_id)
+            self.failing_at_checkout.add(stored)
         if managed:
             self.manage(subscription_id)
 

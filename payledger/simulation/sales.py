@@ -9,7 +9,9 @@ from uuid import UUID
 from payledger.domain import commands as c
 from payledger.domain.customer import Customer, complete_cpf
 from payledger.domain.invoice import Invoice
+from payledger.domain.refund import Refund
 from payledger.simulation.base import (
+    ACCOUNT,
     DECLINES,
     DISPUTES,
     FIRST_NAMES,
@@ -53,10 +55,10 @@ class Sales(Catalog):
             "affiliate": self.affiliate_for(product)}
         coupon = self.coupon_for()
         for code in ([coupon, None] if coupon else [None]):
-            invoice_id = self.uuid()
+            invoice_id = self.uuid()  # the checkout's own id: later commands name it by that
             if self.send(self.checkout, c.CreateInvoice(
                     invoice_id=invoice_id, coupon_code=code, **fields)):
-                self.report.made("Invoice", invoice_id)
+                self.report.made("Invoice", Invoice.scoped_id(ACCOUNT, invoice_id))
                 return invoice_id
         return None
 
@@ -139,14 +141,14 @@ class Sales(Catalog):
     def request_refund(self, invoice_id: UUID) -> None:
         refund_id = self.uuid()
         partial = self.chance(0.2)
-        paid = self.ledger.load(Invoice, invoice_id).paid
+        paid = self.ledger.load(Invoice, Invoice.scoped_id(ACCOUNT, invoice_id)).paid
         actor = self.support if self.chance(0.2) else self.checkout  # the buyer's, or support's
         command = c.RequestRefund(
             refund_id=refund_id, invoice_id=invoice_id, amount=paid // 2 if partial else None,
             justification="the content did not meet my expectations")
         if not self.send(actor, command):
             return
-        self.report.made("Refund", refund_id)
+        self.report.made("Refund", Refund.scoped_id(ACCOUNT, refund_id))
         roll = self.rng.random()
         if roll < 0.1:
             self.later(self.minutes(30, 600), lambda: self.send(self.checkout, c.WithdrawRefund(

@@ -31,9 +31,10 @@ def sale(invoice_id: UUID, checkout: Actor, key: str | None = None) -> list[tupl
 
 
 def test_a_batch_applies_its_commands_in_order_in_one_transaction(ledger: Ledger, checkout):
-    invoice_id = uuid4()
+    reference = uuid4()  # the checkout's own id for the sale; stored scoped to its account
+    invoice_id = Invoice.scoped_id(checkout.account, reference)
     before = written(ledger)
-    receipts = ledger.execute_many(sale(invoice_id, checkout))
+    receipts = ledger.execute_many(sale(reference, checkout))
     assert [r.aggregate_id for r in receipts] == [invoice_id] * 3
     assert [r.repeated for r in receipts] == [False] * 3
     assert written(ledger) - before == sum(r.events for r in receipts)
@@ -57,10 +58,11 @@ def test_a_refused_command_writes_nothing_of_the_batch_and_says_which(ledger: Le
 
 
 def test_each_command_of_a_batch_records_its_own_actor(ledger: Ledger, checkout, owner):
-    invoice_id = uuid4()
-    ledger.execute_many([(checkout, f.create_invoice(invoice_id=invoice_id)),
-                         (owner, c.VoidInvoice(invoice_id=invoice_id, reason="test order"))])
-    actors = [state["actor"] for _, _, state in decoded(ledger, invoice_id)]
+    reference = uuid4()
+    receipts = ledger.execute_many([
+        (checkout, f.create_invoice(invoice_id=reference)),
+        (owner, c.VoidInvoice(invoice_id=reference, reason="test order"))])
+    actors = [state["actor"] for _, _, state in decoded(ledger, receipts[0].aggregate_id)]
     assert actors == [checkout.id, owner.id]
 
 
@@ -75,9 +77,9 @@ def test_a_batch_run_again_returns_its_first_receipts_and_writes_nothing(ledger:
 
 
 def test_a_batch_skips_what_was_done_before_and_writes_the_rest(ledger: Ledger, checkout):
-    invoice_id = uuid4()
-    steps = sale(invoice_id, checkout, key="sale-2")
+    steps = sale(uuid4(), checkout, key="sale-2")
     created = ledger.execute(*steps[0])
+    invoice_id = created.aggregate_id
     receipts = ledger.execute_many(steps)
     assert receipts[0].repeated
     assert receipts[0].command_id == created.command_id

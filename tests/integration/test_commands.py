@@ -235,11 +235,11 @@ def test_a_refund_step_refused_on_the_invoice_writes_neither_aggregate(
 
 
 def test_an_existing_invoice_id_cannot_be_created_again(sqlite_ledger, checkout):
-    invoice_id = uuid4()
-    sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=invoice_id))
+    reference = uuid4()
+    made = sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=reference))
     refused_without_writing(sqlite_ledger, Conflict, lambda: sqlite_ledger.execute(
-        checkout, f.create_invoice(invoice_id=invoice_id, price=5)))
-    assert sqlite_ledger.load(Invoice, invoice_id).total == 10_000
+        checkout, f.create_invoice(invoice_id=reference, price=5)))
+    assert sqlite_ledger.load(Invoice, made.aggregate_id).total == 10_000
 
 
 # -- bad input ---------------------------------------------------------------------------
@@ -425,13 +425,13 @@ def test_a_refund_requested_during_a_dispute_is_marked(sqlite_ledger, checkout, 
 def test_an_id_already_taken_is_a_conflict_at_once_and_writes_nothing(
     sqlite_ledger: Ledger, checkout: Actor,
 ) -> None:
-    invoice_id = uuid4()
-    sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=invoice_id))
+    reference = uuid4()
+    made = sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=reference))
     before = written(sqlite_ledger)
     with pytest.raises(Conflict, match="already exists"):
-        sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=invoice_id, method="pix"))
+        sqlite_ledger.execute(checkout, f.create_invoice(invoice_id=reference, method="pix"))
     assert written(sqlite_ledger) == before
-    assert sqlite_ledger.load(Invoice, invoice_id).method == "card"
+    assert sqlite_ledger.load(Invoice, made.aggregate_id).method == "card"
 
 
 # -- business time's bounds ------------------------------------------------------------------

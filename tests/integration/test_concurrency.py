@@ -235,12 +235,14 @@ def test_lost_race_is_retried(
         rival.close()
 
     assert saves == [1, 2]  # lost once, then saved on the retry
-    assert (receipt.aggregate_id, receipt.events, receipt.repeated) == (our_refund, 2, False)
+    ours = Refund.scoped_id(checkout.account, our_refund)  # stored under the account's scope
+    rivals = Refund.scoped_id(checkout.account, rival_refund)
+    assert (receipt.aggregate_id, receipt.events, receipt.repeated) == (ours, 2, False)
     invoice = ledger.load(Invoice, invoice_id)
-    assert invoice.reserved == {str(rival_refund): 500, str(our_refund): 300}
+    assert invoice.reserved == {str(rivals): 500, str(ours): 300}
     assert invoice.refundable == PRICE - 800
     assert assert_intact(ledger, invoice_id) == SETUP_EVENTS + 2
-    assert assert_intact(ledger, our_refund) == 1
+    assert assert_intact(ledger, ours) == 1
     assert len(notifications(ledger)) == SETUP_EVENTS + 4
 
 
@@ -259,9 +261,9 @@ def test_lost_race_without_retries_is_a_conflict(
 
         assert saves == [1]
         with pytest.raises(NotFound):
-            loser.load(Refund, our_refund)
+            loser.load(Refund, Refund.scoped_id(checkout.account, our_refund))
         invoice = loser.load(Invoice, invoice_id)
-        assert invoice.reserved == {str(rival_refund): 500}
+        assert invoice.reserved == {str(Refund.scoped_id(checkout.account, rival_refund)): 500}
         assert assert_intact(loser, invoice_id) == SETUP_EVENTS + 1
         assert len(notifications(loser)) == SETUP_EVENTS + 2  # the rival's two events only
     finally:

@@ -4,7 +4,7 @@ as sending each alone when one of them is refused."""
 from __future__ import annotations
 
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
@@ -13,6 +13,11 @@ from payledger.ledger import Ledger
 from payledger.simulation.base import SimulationBase
 from tests import factories as f
 from tests.conftest import START
+
+
+def stored(sim: SimulationBase, reference: UUID) -> UUID:
+    """The stored id of the invoice the checkout named `reference`."""
+    return Invoice.scoped_id(sim.checkout.account, reference)
 
 
 def simulation(ledger: Ledger) -> SimulationBase:
@@ -31,7 +36,7 @@ def test_a_step_at_once_writes_its_commands_in_one_transaction(sqlite_ledger: Le
     sim.at_once(step)
     assert sim.report.commands == 2
     assert not sim.report.refused
-    assert sqlite_ledger.load(Invoice, invoice_id).status == "open"
+    assert sqlite_ledger.load(Invoice, stored(sim, invoice_id)).status == "open"
     assert (sqlite_ledger.recorder.max_notification_id() or 0) - before == 2
     assert len(sim._queue) == 1
 
@@ -50,5 +55,5 @@ def test_a_refused_command_replays_the_step_from_the_same_dice(sqlite_ledger: Le
     assert rolls[0] == rolls[1]
     assert sim.report.commands == 2
     assert sim.report.refused == {"ApproveCard: InvalidTransition": 1}
-    assert sqlite_ledger.load(Invoice, invoice_id).status == "draft"
+    assert sqlite_ledger.load(Invoice, stored(sim, invoice_id)).status == "draft"
     assert len(sim._queue) == 1

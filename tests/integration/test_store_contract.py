@@ -215,10 +215,10 @@ def test_two_stores_never_share_state(
         assert len(notifications(other)) == 1
         # the same id in both stores is two different invoices
         same = uuid.uuid4()
-        ledger.execute(checkout, f.create_invoice(invoice_id=same, price=111))
-        other.execute(checkout, f.create_invoice(invoice_id=same, price=222))
-        assert ledger.load(Invoice, same).total == 111
-        assert other.load(Invoice, same).total == 222
+        here_id = ledger.execute(checkout, f.create_invoice(invoice_id=same, price=111))
+        there_id = other.execute(checkout, f.create_invoice(invoice_id=same, price=222))
+        assert ledger.load(Invoice, here_id.aggregate_id).total == 111
+        assert other.load(Invoice, there_id.aggregate_id).total == 222
     finally:
         other.close()
 

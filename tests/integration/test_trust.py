@@ -20,7 +20,7 @@ from payledger.domain import commands as c
 from payledger.domain.account import Account
 from payledger.domain.balance import Balance
 from payledger.domain.buyer import Buyer
-from payledger.domain.errors import Forbidden, NotFound, PayLedgerError, ValidationError
+from payledger.domain.errors import Forbidden, NotFound, PayLedgerError
 from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
@@ -255,31 +255,36 @@ def test_an_affiliate_leaves_as_itself_and_the_producers_side_cannot_leave_for_i
 # -- no account can squat on or probe another's ids ----------------------------------------
 
 
-def test_no_account_can_take_or_probe_the_ids_derived_for_another(apps):
-    """Every id payledger derives is a version 5 UUID of its account's name; a new
-    aggregate's id a caller chooses must be random (version 4), so another account can
-    neither create it first nor learn from a refusal that it exists."""
+def test_no_account_can_take_or_probe_another_accounts_ids(apps):
+    """An id a caller fills is its own reference: the stored id is scoped by kind and
+    account, so another account's ids, whether payledger derived them (a product, a
+    buyer, a key, an account) or another checkout chose them, can be neither taken
+    first nor probed by a refusal, and read as ids that do not exist."""
     ledger, _ = apps
     shop(ledger, PRODUCER)
     sale = sell(ledger, PRODUCER, 10_000)
-    derived = {
+    theirs = {
         "product": Product.create_id(PRODUCER, "course"),
         "buyer": Buyer.create_id(PRODUCER, f.CUSTOMER["document"]),
         "key": IdempotencyRecord.create_id(PRODUCER, "order-1"),
         "account": Account.create_id(PRODUCER),
+        "invoice": sale.id,
     }
-    theirs = platform("checkout", "producer-77")
-    for name, taken in derived.items():
-        error = refused(apps, ValidationError, lambda taken=taken: ledger.execute(
-            theirs, f.create_invoice(invoice_id=taken)))
-        assert error.field == "invoice_id", name
-        error = refused(apps, ValidationError, lambda taken=taken: ledger.execute(
-            owner_of("producer-77"), c.RequestRefund(refund_id=taken, invoice_id=sale.id,
-                                                     justification="x")))
-        assert error.field == "refund_id", name
-    for probe in (*derived.values(), sale.id):  # another's id reads as one that is not
-        refused(apps, NotFound, lambda probe=probe: ledger.execute(
-            owner_of("producer-77"), c.VoidInvoice(invoice_id=probe, reason="x")))
+    other = platform("checkout", "producer-77")
+    for name, taken in theirs.items():
+        refused(apps, NotFound, lambda taken=taken: ledger.execute(  # probed: not there
+            owner_of("producer-77"), c.RequestRefund(invoice_id=taken, justification="x")))
+        made = ledger.execute(other, f.create_invoice(invoice_id=taken))  # its own scope
+        assert made.aggregate_id != taken, name
+        assert made.aggregate_id == Invoice.scoped_id("producer-77", taken)
+    assert ledger.load(Invoice, sale.id).total == 10_000  # producer-42's, untouched
+    assert ledger.load(Product, theirs["product"]).account == PRODUCER
+    # the producer's own checkout names its invoice by the reference it chose
+    reference = uuid4()
+    mine = ledger.execute(platform("checkout"), f.create_invoice(invoice_id=reference))
+    ledger.execute(platform("checkout"), c.RequestCharge(invoice_id=reference))
+    assert ledger.load(Invoice, mine.aggregate_id).status == "open"
+    assert ledger.load(Invoice, mine.aggregate_id).attempts == 1
 
 
 def test_an_id_of_another_kind_is_not_found_even_within_one_batch(apps):

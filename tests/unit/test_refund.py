@@ -152,6 +152,15 @@ class FakeWork:
         assert isinstance(found, kind)
         return found
 
+    named = get  # in memory, every id is the stored one
+
+    @property
+    def account(self) -> str:
+        return self.actor.account
+
+    def new_id(self, kind: type[A], reference: UUID | None) -> UUID:
+        return uuid4() if reference is None else kind.scoped_id(self.account, reference)
+
     def add(self, aggregate: A) -> A:
         self.touched[aggregate.id] = aggregate
         return aggregate
