@@ -300,3 +300,18 @@ def test_an_id_of_another_kind_is_not_found_even_within_one_batch(apps):
         (platform("gateway"), c.ApproveCard(invoice_id=refund_id, authorization_code="A")),
     ]))
     assert (error.kind, error.key) == ("Invoice", refund_id)
+
+
+def test_every_read_checks_a_permission_like_every_write(apps):
+    """A technical collaborator, or a principal with no permission, does not read a
+    buyer's CPF, email and phone; support (search purchases) does."""
+    ledger, _ = apps
+    shop_account = "producer-99"  # not registered: its principals are taken as built
+    shop(ledger, shop_account)
+    sale = sell(ledger, shop_account, 10_000)  # the invoice carries the buyer's contact
+    for actor in (Actor.preset("technical", id="t@x.example", account=shop_account),
+                  Actor(id="nobody@x.example", account=shop_account)):
+        with pytest.raises(Forbidden, match="search_purchases"):
+            ledger.get(actor, Invoice, sale.id)
+    support = Actor.preset("support", id="s@x.example", account=shop_account)
+    assert ledger.get(support, Invoice, sale.id).customer["document"] == f.CUSTOMER["document"]
