@@ -10,8 +10,10 @@ invoice and then won or lost (charged back).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -27,6 +29,8 @@ PIX_EXPIRY = timedelta(hours=24)
 PIX_GRACE = timedelta(minutes=15)
 BOLETO_GRACE_BUSINESS_DAYS = 3
 PIX_REFUND_WINDOW = timedelta(days=90)
+REFUND_WINDOWS: Mapping[str, timedelta] = MappingProxyType({"pix": PIX_REFUND_WINDOW})
+"""The central bank's rule for Pix; card and boleto have none by default (settings)."""
 ABANDON_WINDOW = timedelta(hours=1)
 
 METHODS = ("card", "pix", "boleto")
@@ -331,20 +335,32 @@ class Invoice(LedgerAggregate):
         """What may still be refunded: paid less refunded, in flight and charged back."""
         return self.paid - self.refunded - sum(self.reserved.values()) - self.charged_back
 
-    def reserve_refund(self, refund_id: UUID, amount: int, requested_by: str) -> None:
+    def reserve_refund(self, refund_id: UUID, amount: int, requested_by: str,
+                       windows: Mapping[str, timedelta] = REFUND_WINDOWS) -> None:
+        """`windows`: how long after payment each method allows a refund (a method
+        not named: no limit; the settings give them)."""
         command = "accept a refund request"
         self._require(command, *SETTLED)
         if amount < 1 or amount > self.refundable:
             raise ValidationError("amount", f"must be between 1 and {self.refundable}")
         if requested_by == "buyer" and self.warranty_ended:
             raise self.refuse(command, "the buyer's warranty has ended")
-        self.check_pix_refund_window(command)
+        self.check_refund_window(command, windows)
         self._refund_reserved(refund_id=refund_id, amount=amount)
 
-    def check_pix_refund_window(self, command: str) -> None:
+    def refund_deadline(self, windows: Mapping[str, timedelta]) -> datetime | None:
+        """The last instant a refund of this invoice may be carried out (None: none)."""
         assert self.paid_at is not None
-        if self.method == "pix" and self.now > self.paid_at + PIX_REFUND_WINDOW:
-            raise self.refuse(command, "a Pix refund is possible only within 90 days")
+        window = windows.get(self.method)
+        return None if window is None else self.paid_at + window
+
+    def check_refund_window(self, command: str,
+                            windows: Mapping[str, timedelta] = REFUND_WINDOWS) -> None:
+        deadline = self.refund_deadline(windows)
+        if deadline is not None and self.now > deadline:
+            raise self.refuse(command, f"a {self.method} refund is possible only until "
+                                       f"{deadline.isoformat()} ({windows[self.method].days} "
+                                       "days after payment)")
 
     class RefundReserved(LedgerEvent):
         TOPIC = "payledger:Invoice.RefundReserved"

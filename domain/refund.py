@@ -26,6 +26,8 @@ class RefundStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELED = "canceled"  # approved, never sent: support or the producer took it back
+    EXPIRED = "expired"  # approved, never sent before its method's window closed
 
 
 class Refund(LedgerAggregate):
@@ -65,22 +67,64 @@ class Refund(LedgerAggregate):
         self.reason: str | None = None
         self.gateway_reference: str | None = None
         self.settled_at: datetime | None = None
+        self.deadline: datetime | None = None
 
     @property
     def open(self) -> bool:
         """Still holding money on its invoice."""
-        return self.status in (RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.PENDING)
+        return self.status in (RefundStatus.REQUESTED, RefundStatus.APPROVED,
+                               RefundStatus.PENDING)
 
-    def approve(self) -> None:
+    def approve(self, deadline: datetime | None = None) -> None:
+        """`deadline`: when its method's window closes (None: never); an approved refund
+        not sent by then expires, by a timed step, and releases its hold."""
         self._require("approve", RefundStatus.REQUESTED)
-        self._approved()
+        self._approved(deadline=deadline)
 
     class Approved(LedgerEvent):
         TOPIC = "payledger:Refund.Approved"
+        deadline: datetime | None = None
 
     @event(Approved)
-    def _approved(self) -> None:
+    def _approved(self, deadline: datetime | None = None) -> None:
         self.status = RefundStatus.APPROVED
+        self.deadline = deadline
+
+    def timers(self, policy: object = None) -> dict[str, datetime]:
+        """An approved refund's expiry at its deadline (fixed by its event)."""
+        del policy
+        if self.status == RefundStatus.APPROVED and self.deadline is not None:
+            return {"expire": self.deadline}
+        return {}
+
+    def cancel(self, reason: str) -> None:
+        self._require("cancel", RefundStatus.APPROVED)
+        self._canceled(reason=reason)
+
+    class Canceled(LedgerEvent):
+        TOPIC = "payledger:Refund.Canceled"
+        reason: str
+
+    @event(Canceled)
+    def _canceled(self, reason: str) -> None:
+        self.status = RefundStatus.CANCELED
+        self.reason = reason
+
+    def expire(self) -> None:
+        command = "expire"
+        self._require(command, RefundStatus.APPROVED)
+        if self.deadline is None or self.now < self.deadline:
+            when = self.deadline.isoformat() if self.deadline else "never"
+            raise self.refuse(command, f"its window closes {when}")
+        self._expired()
+
+    class Expired(LedgerEvent):
+        TOPIC = "payledger:Refund.Expired"
+
+    @event(Expired)
+    def _expired(self) -> None:
+        self.status = RefundStatus.EXPIRED
+        self.reason = "not sent before its method's refund window closed"
 
     def reject(self, reason: str) -> None:
         self._require("reject", RefundStatus.REQUESTED)

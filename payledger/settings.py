@@ -66,12 +66,24 @@ class Settings(BaseModel):
     reserve_window_days: Annotated[int, Field(ge=1, le=365)] = 30
     reserve_interval_days: Annotated[int, Field(ge=1, le=365)] = 7
     refund_platform_fee: bool = True
+    # refund windows: days after payment a refund may be approved, sent, or expire
+    # unsent (None: no limit); Pix's 90 days is the central bank's rule
+    refund_window_pix_days: Annotated[int, Field(ge=1, le=3_650)] | None = 90
+    refund_window_card_days: Annotated[int, Field(ge=1, le=3_650)] | None = None
+    refund_window_boleto_days: Annotated[int, Field(ge=1, le=3_650)] | None = None
     # business time's bounds: no instant before `earliest_instant` (history imports stay
     # possible), no business instant later than the clock plus `clock_skew_seconds`, no
     # due date later than the clock plus `horizon_days` (13 months)
     earliest_instant: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     clock_skew_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
     horizon_days: Annotated[int, Field(ge=1, le=3_660)] = 396
+
+    @property
+    def refund_windows(self) -> dict[str, timedelta]:
+        """Each method's refund window (a method without one has no limit)."""
+        days = {"pix": self.refund_window_pix_days, "card": self.refund_window_card_days,
+                "boleto": self.refund_window_boleto_days}
+        return {method: timedelta(days=n) for method, n in days.items() if n is not None}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -84,6 +84,8 @@ from payledger.domain.commands.product import (
 )
 from payledger.domain.commands.refund import (
     ApproveRefund,
+    CancelRefund,
+    ExpireRefund,
     FailRefund,
     RefundCommand,
     RejectRefund,
@@ -121,6 +123,7 @@ __all__ = [
     "BalanceCommand",
     "BankAccount",
     "CancelPlan",
+    "CancelRefund",
     "CancelSubscription",
     "CancelWithdrawal",
     "ChangeAccountDocument",
@@ -141,6 +144,7 @@ __all__ = [
     "EndCoproduction",
     "EndWarranty",
     "ExpireInvoice",
+    "ExpireRefund",
     "ExpireSubscription",
     "FailRefund",
     "FailWithdrawal",

@@ -52,3 +52,17 @@ class SucceedRefund(RefundCommand):
 class FailRefund(RefundCommand):
     allowed = platform_only(P.RECORD_PAYMENTS)
     reason: Text
+
+
+class CancelRefund(RefundCommand):
+    """Take back an approved refund the gateway was never sent: its hold is released."""
+
+    allowed = account_only(P.REQUEST_REFUNDS)
+    reason: Text
+
+
+class ExpireRefund(Command):
+    """Time-driven: an approved refund not sent before its method's window closed."""
+
+    allowed = platform_only(P.RUN_TIMED_STEPS)
+    refund_id: UUID

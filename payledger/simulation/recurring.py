@@ -127,7 +127,8 @@ class Recurring(Sales):
         subscription_id = self.uuid()
         customer = self.buyer()
         if not self.send(self.checkout, c.CreateSubscription(
-                subscription_id=subscription_id, customer=customer, plan=self.plan(plan_id),
+                subscription_id=subscription_id, customer=customer,
+                plan=self.plan(plan_id, trial=not card_fails),  # its first charge fails now
                 payment_method=f"card-token-{self.code()}")):
             return
         stored = Subscription.scoped_id(ACCOUNT, subscription_id)  # as its invoices name it
@@ -149,10 +150,12 @@ class Recurring(Sales):
                                       currency="BRL", interval_months=months)
             self.send(self.owner, c.RegisterSubscriptionPlan(product_id="club", plan=plan))
 
-    def plan(self, plan_id: str) -> c.SubscriptionPlan:
+    def plan(self, plan_id: str, trial: bool = True) -> c.SubscriptionPlan:
+        """`trial`: whether it may start with a 7-day trial (three in ten do)."""
         price, months = PLANS[plan_id]
+        trial_days = 7 if self.chance(0.3) and trial else 0
         return c.SubscriptionPlan(plan_id=plan_id, product_id="club", price=price, currency="BRL",
-                                  interval_months=months, trial_days=7 if self.chance(0.3) else 0)
+                                  interval_months=months, trial_days=trial_days)
 
     def manage(self, subscription_id: UUID) -> None:
         """What the subscriber or support will do with it, and when."""

@@ -156,9 +156,18 @@ class Sales(Catalog):
         elif roll < 0.2:
             self.later(self.minutes(30, 600), lambda: self.send(self.owner, c.RejectRefund(
                 refund_id=refund_id, reason="content fully consumed")))
+        elif roll < 0.24:  # approved, then taken back before the gateway was sent it
+            self.later(self.minutes(30, 600),
+                       lambda: self.at_once(lambda: self.take_back_refund(refund_id)))
         else:
             self.later(self.minutes(30, 1440),
                        lambda: self.at_once(lambda: self.carry_out_refund(refund_id)))
+
+    def take_back_refund(self, refund_id: UUID) -> None:
+        """The producer approves; support takes it back before the gateway is sent it."""
+        if self.send(self.owner, c.ApproveRefund(refund_id=refund_id)):
+            self.send(self.support, c.CancelRefund(
+                refund_id=refund_id, reason="the buyer chose a replacement instead"))
 
     def carry_out_refund(self, refund_id: UUID) -> None:
         if not self.send(self.owner, c.ApproveRefund(refund_id=refund_id)):

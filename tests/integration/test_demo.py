@@ -44,7 +44,7 @@ EVERY_STATE = {
     "Invoice": {"draft", "open", "paid", "partially_refunded", "refunded", "expired", "void",
                 "uncollectible", "charged_back"},
     "Invoice (overlays)": {"abandoned", "dispute won", "dispute lost", "warranty ended"},
-    "Refund": {"succeeded", "failed", "rejected", "withdrawn"},
+    "Refund": {"succeeded", "failed", "rejected", "withdrawn", "canceled"},
     "InstallmentPlan": {"completed", "completed_with_issues", "in_progress",
                         "in_progress_with_issues", "refunded", "canceled", "inactive"},
     "Installment": {"scheduled", "invoiced", "overdue", "paid", "paid_late", "canceled",

@@ -18,6 +18,7 @@ from payledger.domain.envelope import LedgerAggregate
 from payledger.domain.idempotency import IdempotencyRecord
 from payledger.domain.installments import InstallmentPlan
 from payledger.domain.invoice import Invoice
+from payledger.domain.refund import Refund
 from payledger.domain.subscription import Subscription
 from payledger.handlers.invoice import INVOICES
 from payledger.wiring import AggregateWiring
@@ -57,7 +58,7 @@ def test_every_command_runs_in_exactly_one_application():
 def test_each_scheduler_follows_the_timed_aggregates_of_its_own_store():
     topics = {app: set(bootstrap.timed_steps(app)) for app in ("ledger", "settlement")}
     assert topics == {
-        "ledger": {Invoice.TOPIC, Subscription.TOPIC, InstallmentPlan.TOPIC},
+        "ledger": {Invoice.TOPIC, Subscription.TOPIC, InstallmentPlan.TOPIC, Refund.TOPIC},
         "settlement": {Balance.TOPIC},
     }
     step = bootstrap.timed_steps("ledger")[Invoice.TOPIC]["expire"]

@@ -21,7 +21,7 @@ from payledger.domain.envelope import LedgerAggregate, acting
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
-from payledger.domain.refund import Refund
+from payledger.domain.refund import Refund, RefundStatus
 from payledger.settings import Settings
 from tests.factories import request_refund
 from tests.principals import CHECKOUT
@@ -49,8 +49,9 @@ class RefundStory:
 
 
 def _approved() -> RefundStory:
+    """Approved with its window closing at once: it may be sent, canceled, or expire."""
     story = RefundStory()
-    return story.do(story.refund.approve)
+    return story.do(story.refund.approve, T0 + MINUTE)
 
 
 def _pending() -> RefundStory:
@@ -66,6 +67,8 @@ RECIPES: dict[str, Callable[[], RefundStory]] = {
     "pending": _pending,
     "succeeded": lambda: (s := _pending()).do(s.refund.succeed),
     "failed": lambda: (s := _pending()).do(s.refund.fail, "account closed"),
+    "canceled": lambda: (s := _approved()).do(s.refund.cancel, "sent by mistake"),
+    "expired": lambda: (s := _approved()).do(s.refund.expire),
 }
 
 COMMANDS: dict[str, tuple[str, Callable[[RefundStory], object]]] = {
@@ -75,23 +78,27 @@ COMMANDS: dict[str, tuple[str, Callable[[RefundStory], object]]] = {
     "send": ("send to the gateway", lambda s: s.do(s.refund.send, "GW-2")),
     "succeed": ("succeed", lambda s: s.do(s.refund.succeed)),
     "fail": ("fail", lambda s: s.do(s.refund.fail, "bank down")),
+    "cancel": ("cancel", lambda s: s.do(s.refund.cancel, "not needed")),
+    "expire": ("expire", lambda s: s.do(s.refund.expire)),
 }
 
 LEGAL: dict[str, dict[str, str]] = {  # state -> command -> the state it leads to
     "requested": {"approve": "approved", "reject": "rejected", "withdraw": "withdrawn"},
-    "approved": {"send": "pending"},
+    "approved": {"send": "pending", "cancel": "canceled", "expire": "expired"},
     "pending": {"succeed": "succeeded", "fail": "failed"},
     "rejected": {},
     "withdrawn": {},
     "succeeded": {},
     "failed": {},
+    "canceled": {},
+    "expired": {},
 }
 
 PAIRS = [(state, command) for state in RECIPES for command in COMMANDS]
 
 
 def test_the_tables_cover_every_state():
-    assert set(RECIPES) == set(LEGAL)
+    assert set(RECIPES) == set(LEGAL) == {str(status) for status in RefundStatus}
     for state, build in RECIPES.items():
         assert build().refund.status == state
 
