@@ -62,7 +62,9 @@ class Buyer(LedgerAggregate):
         return str(self.customer["email"])
 
     def update_details(self, customer: CustomerData) -> None:
-        """The buyer bought again with other details (name, email, phone): keep the latest."""
+        """Other details (name, email, phone) for the same document. No command calls
+        it since a later purchase stopped rewriting the buyer (a checkout that knows a
+        CPF could change its email); kept with its event, which stored logs hold."""
         if customer.get("document") != self.document:
             raise ValidationError("customer.document", "is another buyer's document")
         if customer != self.customer:

@@ -28,7 +28,11 @@ def link_customer(work: Work, customer: CustomerData, kind: str, aggregate_id: U
     """Record that the buyer `customer` holds `kind` `aggregate_id`.
 
     The buyer is found by its CPF/CNPJ and registered on its first purchase; a buyer
-    without a document (outside Brazil) has no aggregate and nothing is linked.
+    without a document (outside Brazil) has no aggregate and nothing is linked. A later
+    purchase never rewrites the buyer: a checkout that knows a CPF could otherwise
+    change its email or phone. The sale keeps the contact it was given on its own
+    invoice, plan or subscription; the buyer's email changes only through
+    `ChangeBuyerEmail`, with the document check.
     """
     document = customer.get("document")
     if not document:
@@ -37,8 +41,6 @@ def link_customer(work: Work, customer: CustomerData, kind: str, aggregate_id: U
     buyer = find(work, Buyer, buyer_id)
     if buyer is None:
         buyer = work.add(Buyer(id=buyer_id, customer=customer.copy()))
-    else:
-        buyer.update_details(customer.copy())
     buyer.link(kind, aggregate_id)
 
 

@@ -22,6 +22,7 @@ from payledger.domain.commands.base import Command
 from payledger.domain.customer import Customer
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated
 from payledger.domain.errors import Forbidden, InvalidTransition, ValidationError
+from payledger.domain.installments import InstallmentPlan
 from payledger.domain.permissions import Actor, Permission, platform_only
 from payledger.domain.time import SimulatedClock
 from payledger.handlers.customer import link_customer
@@ -31,6 +32,7 @@ from payledger.wiring import AggregateWiring
 from payledger.work import Work
 from tests import factories as f
 from tests.integration.test_commands import refused_without_writing, written
+from tests.integration.test_installments import create_plan
 
 DOCUMENT = f.CUSTOMER["document"]
 
@@ -138,13 +140,16 @@ def change(ledger: Ledger, actor: Actor, current: str = "ana@example.com",
 
 
 def test_the_first_purchase_registers_the_buyer_and_later_ones_link(sqlite_ledger, checkout):
+    """A later purchase with other details links, and never rewrites the buyer: a
+    checkout knowing a CPF cannot change its email or phone."""
     first = open_keepsake(sqlite_ledger, checkout)
-    second = open_keepsake(sqlite_ledger, checkout, phone="+5511988880000")
+    second = open_keepsake(sqlite_ledger, checkout, phone="+5511988880000",
+                           email="attacker@example.com")
     found = buyer(sqlite_ledger)
     assert found.links == {str(first): "Keepsake", str(second): "Keepsake"}
-    assert found.customer["phone"] == "+5511988880000"  # the latest details are kept
+    assert (found.email, found.customer["phone"]) == ("ana@example.com", f.CUSTOMER["phone"])
     topics = [s.topic.split(".")[-1] for s in sqlite_ledger.stored_events(found.id)]
-    assert topics == ["Registered", "Linked", "DetailsUpdated", "Linked"]
+    assert topics == ["Registered", "Linked", "Linked"]
 
 
 def test_a_buyer_without_a_document_is_not_linked(sqlite_ledger, checkout):
@@ -284,3 +289,20 @@ def test_bad_input_names_its_field(fields, field):
     with pytest.raises(ValidationError) as caught:
         c.ChangeBuyerEmail(**{**base, **fields})
     assert caught.value.field == field
+
+
+def test_a_checkout_cannot_rewrite_a_buyer_and_support_changes_every_open_plan(
+    sqlite_ledger, checkout, support
+):
+    """Issue 15 item 3: a plan sold with a known CPF and another email keeps that email
+    on itself; the buyer's stays, support changes it quoting the buyer's own, and every
+    open plan follows in the same transaction."""
+    first = sqlite_ledger.execute(checkout, create_plan(count=3)).aggregate_id
+    second = sqlite_ledger.execute(checkout, create_plan(
+        count=3, customer={**f.CUSTOMER, "email": "attacker@example.com"})).aggregate_id
+    assert buyer(sqlite_ledger).email == "ana@example.com"
+    assert sqlite_ledger.load(InstallmentPlan, second).customer["email"] == "attacker@example.com"
+    change(sqlite_ledger, support)  # quotes the buyer's own email
+    for plan_id in (first, second):
+        assert sqlite_ledger.load(InstallmentPlan, plan_id).customer["email"] == (
+            "ana.new@example.com")
