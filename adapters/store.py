@@ -55,7 +55,7 @@ class Store:
         """The library's settings for an application called `name` on this store."""
         if self.kind == "sqlite":
             assert self.path is not None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(self.path.parent)
             return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                     "SQLITE_DBNAME": str(self.path), "SQLITE_LOCK_TIMEOUT": "30",
                     "CREATE_TABLE": "y"}
@@ -67,6 +67,16 @@ class Store:
         if self.schema:
             env["POSTGRES_SCHEMA"] = self.schema
         return {f"{name.upper()}_{key}": value for key, value in env.items()}
+
+
+def make_folder(folder: Path) -> None:
+    """The folder of a store's file, made when missing; a folder that cannot be made is
+    one typed error naming it, not a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise Unavailable(f"cannot make the store's folder {folder}: "
+                          f"{error.strerror or error}") from None
 
 
 def parse_store_url(url: str) -> Store:
@@ -142,7 +152,7 @@ def _use_wal(store: Store, patience: float = 30.0) -> None:
     once set the library only reads it.
     """
     assert store.path is not None
-    store.path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(store.path.parent)
     deadline = time.monotonic() + patience
     pause = 0.005
     while True:

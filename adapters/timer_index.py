@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 
-from payledger.adapters.store import Store
+from payledger.adapters.store import Store, make_folder
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEVER = 2**62  # later than any due instant: an empty index
@@ -287,7 +287,7 @@ def _relaxed_sqlite(connection: Any, _record: Any) -> None:
 def _engine(store: Store, name: str) -> Engine:
     if store.kind == "sqlite":
         path = store.derived_path(name, ".timers.db")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
         event.listen(engine, "connect", _relaxed_sqlite)
         return engine

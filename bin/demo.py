@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from payledger.dead_letters import letters
-from payledger.domain.errors import ValidationError
+from payledger.domain.errors import NotFound, ValidationError
 from payledger.domain.money import format_minor
-from payledger.domain.time import SimulatedClock, aware
+from payledger.domain.time import SimulatedClock, aware, local_date
 from payledger.ledger import Ledger
 from payledger.settings import Settings
 from payledger.settlement import Settlement, open_settlement, reset_settlement
@@ -38,6 +38,15 @@ DEMO_DEFAULTS = {"dunning_failed_cycles": 2}
 cycles make a subscription unpaid, so a 90-day story shows it."""
 
 
+def folding_table(title: str, *columns: str) -> Table:
+    """A table whose cells wrap, never cut, however narrow the terminal: no name or
+    amount is ever shown in part."""
+    made = Table(title=title)
+    for column in columns:
+        made.add_column(column, overflow="fold")
+    return made
+
+
 def open_ledger(store: str | None, clock: SimulatedClock | None = None) -> Ledger:
     return Ledger(Settings.from_env(store_url=store), clock=clock)
 
@@ -56,14 +65,17 @@ def run_demo(store: str | None, *, seed: int, days: int, checkouts: int) -> None
         settlement = open_settlement(ledger.settings, clock=clock, ledger=ledger)
         try:
             before = ledger.recorder.max_notification_id() or 0
-            clock.set(continue_from(ledger, before))
+            balances_before = settlement.recorder.max_notification_id() or 0
+            start = continue_from(ledger, before)
+            clock.set(start)
             began = time.perf_counter()
             report = _simulate(ledger, settlement, clock, seed, days, checkouts)
             settlement.catch_up()
             elapsed = time.perf_counter() - began
             written = (ledger.recorder.max_notification_id() or 0) - before
             _summary(ledger, settlement, report, (before, written), elapsed)
-            _event_types(ledger, before)
+            _dates(start, days, ledger.settings.timezone, continued=before > 0)
+            _event_types(ledger, before, settlement, balances_before)
         finally:
             settlement.close()
     finally:
@@ -101,20 +113,20 @@ def _summary(ledger: Ledger, settlement: Settlement, report: Report,
                   f"{report.timed_steps:,} time-driven steps run by ticks, which took "
                   f"{report.tick_seconds:.1f} s ({report.tick_seconds / max(elapsed, 1e-9):.0%} "
                   "of the run)")
-    table = Table("aggregate", "state", "count", title="States reached")
+    table = folding_table("States reached", "aggregate", "state", "count")
     for kind, counts in states(ledger, report, settlement).items():
         for state, count in sorted(counts.items()):
             table.add_row(kind, state, f"{count:,}")
     console.print(table)
     totals = money(ledger, before)
-    moved = Table("money (BRL)", "amount", title="Money moved")
+    moved = folding_table("Money moved", "money (BRL)", "amount")
     for name, cents in totals.items():
         moved.add_row(name, format_minor(cents, 2))
     console.print(moved)
     _balances(settlement)
     _principals(report)
     if report.refused:
-        refused = Table("command: error", "count", title="Refused commands")
+        refused = folding_table("Refused commands", "command: error", "count")
         for name, count in report.refused.most_common():
             refused.add_row(name, f"{count:,}")
         console.print(refused)
@@ -123,7 +135,7 @@ def _summary(ledger: Ledger, settlement: Settlement, report: Report,
 def _principals(report: Report) -> None:
     """Which principal did what: the platform's checkout, gateway and operators, the
     accounts' owners and collaborators, and the scheduler's timed steps."""
-    table = Table("kind", "role", "commands", title="Who did what")
+    table = folding_table("Who did what", "kind", "role", "commands")
     counts = {**report.by_principal, "platform:scheduler": report.timed_steps}
     for name, count in sorted(counts.items()):
         kind, role = name.split(":", 1)
@@ -132,8 +144,8 @@ def _principals(report: Report) -> None:
 
 
 def _balances(settlement: Settlement) -> None:
-    table = Table("party", "pending", "available", "reserved", "disputed", "in flight",
-                  "withdrawn", title="Balances (BRL)")
+    table = folding_table("Balances (BRL)", "party", "pending", "available", "reserved",
+                          "disputed", "in flight", "withdrawn")
     held = 0
     for balance in balances(settlement):
         held += balance.holding + balance.withdrawn
@@ -151,13 +163,30 @@ def _balances(settlement: Settlement) -> None:
                   f"paid - refunded - charged back + adjustments = {format_minor(owed, 2)}")
 
 
-def _event_types(ledger: Ledger, after: int) -> None:
+def _dates(start: datetime, days: int, timezone: str, *, continued: bool) -> None:
+    """Which simulated days the run covered, and on a store that held a story before,
+    which figures are this run's and which cover every run."""
+    first = local_date(start, timezone)
+    last = local_date(start + timedelta(days=days) - timedelta(seconds=1), timezone)
+    console.print(f"simulated {first.isoformat()} to {last.isoformat()} "
+                  f"({days} day{'s' if days > 1 else ''}, business time in {timezone})")
+    if continued:
+        console.print(f"continued the story this store already held, from "
+                      f"{first.isoformat()}: states reached, money moved, who did "
+                      "what, refusals and events written are this run's; balances and the "
+                      "conservation check cover every run")
+
+
+def _event_types(ledger: Ledger, after: int, settlement: Settlement,
+                 balances_after: int) -> None:
+    """The events this run wrote, in both logs (the ledger's and the balances')."""
     counts: Counter[str] = Counter()
-    start = after + 1
-    while page := ledger.recorder.select_notifications(start=start, limit=1000):
-        counts.update(n.topic.removeprefix("payledger:") for n in page)
-        start = page[-1].id + 1
-    table = Table("event", "count", title="Events written")
+    for app, position in ((ledger, after), (settlement, balances_after)):
+        start = position + 1
+        while page := app.recorder.select_notifications(start=start, limit=1000):
+            counts.update(n.topic.removeprefix("payledger:") for n in page)
+            start = page[-1].id + 1
+    table = folding_table("Events written", "event", "count")
     for topic, count in sorted(counts.items()):
         table.add_row(topic, f"{count:,}")
     console.print(table)
@@ -194,8 +223,8 @@ def run_settlement_reset(store: str | None) -> None:
     if not report.dropped:
         console.print("nothing else was held by the old store")
         return
-    table = Table("dropped", "party", "old account", "at", "detail",
-                  title="Held only by the old store: enter again as the party")
+    table = folding_table("Held only by the old store: enter again as the party", "dropped",
+                          "party", "old account", "at", "detail")
     for item in report.dropped:
         table.add_row(item.what, item.party, item.account, item.at, item.detail)
     console.print(table)
@@ -218,8 +247,8 @@ def run_dead_letters(store: str | None, action: str) -> None:
             settlement.close()
     finally:
         ledger.close()
-    table = Table("follower", "key", "aggregate", "event or step", "attempts", "error",
-                  title=f"Dead letters pending: {len(found)}")
+    table = folding_table(f"Dead letters pending: {len(found)}", "follower", "key",
+                          "aggregate", "event or step", "attempts", "error")
     for letter in found:
         table.add_row(letter.follower, letter.key, letter.aggregate_id, letter.topic,
                       str(letter.attempts), letter.error)
@@ -238,9 +267,8 @@ def verify_chain(store: str | None, aggregate_id: str) -> None:
     finally:
         ledger.close()
     if not count:
-        console.print(f"no events stored for {key}")
-    elif broken:
+        raise NotFound("Aggregate", key)  # one line, exit 1
+    if broken:
         console.print(f"[red]chain broken[/red] at versions {broken} of {count}")
         raise SystemExit(3)
-    else:
-        console.print(f"chain intact: {count} events")
+    console.print(f"chain intact: {count} events")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -72,6 +73,17 @@ class Report:
 
     def made(self, kind: str, aggregate_id: UUID) -> None:
         self.ids.setdefault(kind, []).append(aggregate_id)
+
+
+_IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                  r"|\d{4}-\d\d-\d\dT[0-9:.]+(?:[+-]\d\d:\d\d|Z)?")
+
+
+def refusal(command: c.Command, error: PayLedgerError) -> str:
+    """How a refusal is counted: the command, the error and its reason, with ids and
+    instants left out so the same reason is one row."""
+    reason = _IDS.sub("…", str(error).splitlines()[0])
+    return f"{type(command).__name__}: {type(error).__name__}: {reason}"
 
 
 class SimulationBase:
@@ -146,7 +158,7 @@ class SimulationBase:
         try:
             self.ledger.execute(actor, command)
         except PayLedgerError as error:
-            self.report.refused[f"{type(command).__name__}: {type(error).__name__}"] += 1
+            self.report.refused[refusal(command, error)] += 1
             return False
         return True
 

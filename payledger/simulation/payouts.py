@@ -22,7 +22,7 @@ from payledger.domain.customer import complete_cpf
 from payledger.domain.errors import PayLedgerError
 from payledger.domain.permissions import PLATFORM_PARTY, Actor
 from payledger.settlement import Settlement
-from payledger.simulation.base import ACCOUNT
+from payledger.simulation.base import ACCOUNT, refusal
 from payledger.simulation.onboarding import document_of, partner
 from payledger.simulation.recurring import Recurring
 
@@ -62,7 +62,7 @@ class Payouts(Recurring):
         try:
             self.settlement.execute(actor, command)
         except PayLedgerError as error:
-            self.report.refused[f"{type(command).__name__}: {type(error).__name__}"] += 1
+            self.report.refused[refusal(command, error)] += 1
             return False
         return True
 

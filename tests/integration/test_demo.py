@@ -79,12 +79,22 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "events written" in done.stdout
     assert "Invoice.Paid" in done.stdout
+    assert "Balance.Credited" in done.stdout  # both logs' events
+    assert "simulated 2026-01-05 to 2026-01-06 (2 days" in done.stdout
+    assert "continued" not in done.stdout
+    assert "coproducer-ivo" in done.stdout  # a refusal, with its reason (whom it names)
     assert (tmp_path / "payledger-data" / "events.db").exists()
+    again = run_cli("demo", "--days", "1", "--seed", "3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "simulated 2026-01-07 to 2026-01-07 (1 day," in again.stdout
+    assert "continued the story this store already held" in again.stdout
 
 
 def test_bad_arguments_get_one_line(tmp_path: Path) -> None:
     for args in (["demo", "--days", "abc"], ["demo", "--days", "0"],
-                 ["demo", "--store", "mysql://x/y"], ["verify", "not-a-uuid"]):
+                 ["demo", "--store", "mysql://x/y"], ["verify", "not-a-uuid"],
+                 ["verify", "00000000-0000-4000-8000-000000000000"],  # no events: an error
+                 ["demo", "--days", "1", "--store", "sqlite:////proc/payledger/events.db"]):
         done = run_cli(*args, cwd=tmp_path)
         assert done.returncode in (1, 2), args
         assert "Traceback" not in done.stderr
