@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from payledger.domain.errors import ValidationError
+from payledger.domain.text import clean_line
 
 _DOCUMENT_PUNCTUATION = re.compile(r"[.\-/\s]")
 _CPF = re.compile(r"[0-9]{11}")
@@ -123,6 +124,15 @@ class Customer(BaseModel):
     phone: str | None = None
     country: str = "BR"
     document: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("name", "email")
+    @classmethod
+    def _check_clean(cls, value: str) -> str:
+        """No control, bidirectional-override or surrogate character (domain/text.py)."""
+        try:
+            return clean_line(value)
+        except ValidationError as error:
+            raise PydanticCustomError("text", error.reason) from None
 
     @field_validator("email")
     @classmethod

@@ -21,10 +21,9 @@ from pydantic_core import PydanticCustomError
 from payledger.domain.errors import Forbidden, ValidationError
 from payledger.domain.money import currency_code
 from payledger.domain.permissions import Actor, Kind, Permission
+from payledger.domain.text import clean_line, clean_text
 from payledger.domain.time import aware
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Cents = Annotated[int, Field(ge=1, le=10**12, strict=True)]
 
 
@@ -40,6 +39,10 @@ def _in_field(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return validate
 
 
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+                 AfterValidator(_in_field(clean_line))]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+                     AfterValidator(_in_field(clean_text))]
 Instant = Annotated[datetime, AfterValidator(_in_field(lambda v: aware(v, "instant")))]
 Currency = Annotated[str, AfterValidator(_in_field(currency_code))]
 

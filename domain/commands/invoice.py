@@ -5,21 +5,30 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from payledger.domain.commands.base import Cents, Command, Currency, Instant, Text
+from payledger.domain.commands.base import Cents, Command, Currency, Instant, Text, _in_field
 from payledger.domain.commands.coupon import Code
 from payledger.domain.customer import Customer
 from payledger.domain.errors import ValidationError
 from payledger.domain.permissions import P, either, platform_only
 from payledger.domain.splits import Party, SplitRules
+from payledger.domain.text import clean_line
 
 
 class Item(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     product_id: Text
-    description: str = ""
+    description: Annotated[str, StringConstraints(max_length=500),
+                           AfterValidator(_in_field(clean_line))] = ""
     quantity: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 1
     unit_price: Cents
 
