@@ -44,6 +44,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import OperationalError as SAOperationalError
 
 from payledger.adapters.store import Store, make_folder
 
@@ -52,6 +54,7 @@ _NEVER = 2**62  # later than any due instant: an empty index
 POSITION_EVERY = 1000  # notifications read before the position is stored anyway
 WAITING_MAX = 1000  # aggregates whose timers wait in memory before they are written
 WRITTEN_MEMORY = 100_000  # aggregates whose last written timers are remembered
+RACES = 5  # writes of the same rows another process made first, before giving up
 
 
 def micros(instant: datetime) -> int:
@@ -113,7 +116,7 @@ class TimerIndex:
             Column("name", String(64), primary_key=True),
             Column("position", BigInteger, nullable=False),
         )
-        metadata.create_all(self.engine)
+        _create(metadata, self.engine)
         self._position: int | None = None
         self._stored_position = 0
         self._written: dict[UUID, Timers] = {}  # what this index last recorded, by aggregate
@@ -160,9 +163,23 @@ class TimerIndex:
 
         A timer that failed keeps its mark while its due instant is unchanged, so a
         step the aggregate refused is not tried again until the aggregate changes.
+        Another process indexing the same events at once (two ticks) may write the same
+        rows first: the write is then made again, over theirs (both come from the log).
         """
         if not self._waiting and self._position in (None, self._stored_position):
             return
+        for attempt in range(RACES):
+            try:
+                self._write_waiting()
+            except IntegrityError:
+                if attempt == RACES - 1:
+                    raise
+                continue
+            break
+        self._stored_position = self.position()
+        self._waiting = {}
+
+    def _write_waiting(self) -> None:
         waiting, keys = self._waiting, [aggregate_id.hex for aggregate_id in self._waiting]
         with self.engine.begin() as conn:
             failed = self._failed(conn, keys)
@@ -177,8 +194,6 @@ class TimerIndex:
             if rows:
                 conn.execute(insert(self.timers), rows)
             self._move(conn, self.position())
-        self._stored_position = self.position()
-        self._waiting = {}
 
     def _failed(self, conn: Connection, keys: list[str]) -> set[tuple[Any, ...]]:
         """The failed marks among `keys`' timers (none to look for, usually)."""
@@ -259,6 +274,19 @@ class TimerIndex:
     def close(self) -> None:
         self.flush()
         self.engine.dispose()
+
+
+def _create(metadata: MetaData, engine: Engine) -> None:
+    """The index's tables, made when missing. Two processes opening a new store at once
+    both find them missing; the one that loses sees them on its next look."""
+    for attempt in range(RACES):
+        try:
+            metadata.create_all(engine)
+        except (SAOperationalError, IntegrityError, ProgrammingError):
+            if attempt == RACES - 1:
+                raise
+            continue
+        return
 
 
 def _hex(value: UUID | None) -> str | None:

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 from uuid import UUID
 
-from eventsourcing.application import Repository
+from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from payledger.adapters.timer_index import Due, TimerIndex, Timers
+from payledger.adapters.timer_index import Due, TimerIndex, Timers, micros
 from payledger.dead_letters import follower_envelope, letters
 from payledger.domain import commands as c
 from payledger.domain.dead_letter import DeadLetter
@@ -64,6 +64,8 @@ class TickReport:
     """Steps refused by their aggregate: marked failed, and set aside as dead letters."""
     lost: int = 0
     """Steps that lost a race (`Conflict`): not marked, run again by the next tick."""
+    skipped: int = 0
+    """Steps refused because their timer was gone (another process ran them first)."""
     rounds: int = 0
     followers: dict[str, TickReport] = field(default_factory=dict)
 
@@ -166,7 +168,10 @@ class Scheduler:
             except Conflict:
                 lost.append(timer)  # a race, not a refusal: the next tick runs it again
             except PayLedgerError as error:
-                refused.append((timer, str(error)))
+                if self._still_due(timer):
+                    refused.append((timer, str(error)))
+                else:
+                    report.skipped += 1  # another process ran it, or the aggregate moved on
             else:
                 report.executed += 1
         self.index.mark_failed(timer for timer, _ in refused)
@@ -175,6 +180,17 @@ class Scheduler:
         report.refused.extend(refused)
         report.lost += len(lost)
         return lost
+
+    def _still_due(self, timer: Due) -> bool:
+        """Whether the refused step's timer is still the aggregate's: when it is not
+        (another tick ran it first, or a command moved the aggregate on), the refusal
+        is no one's concern; the index catches up from the log."""
+        try:
+            aggregate: Any = self.app.repository.get(timer.aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        due = aggregate.timers(self.policy).get(timer.action)
+        return bool(due is not None and micros(due) == micros(timer.due_at))
 
     # -- dead letters --------------------------------------------------------------
 

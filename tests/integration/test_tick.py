@@ -110,22 +110,22 @@ def test_a_new_ledger_on_the_store_resumes_the_index(
         again.close()
 
 
-def test_a_refused_step_is_not_retried_until_its_aggregate_changes(
+def test_a_step_whose_timer_is_no_longer_the_aggregates_is_skipped_quietly(
     sqlite_ledger: Ledger, checkout: Actor,
 ) -> None:
+    """The index claims an expiry the invoice does not have (as when another tick ran
+    it first): the refusal is no one's concern, not a dead letter, and not tried again."""
     pix = sell(sqlite_ledger, checkout, "pix")
     index = sqlite_ledger.scheduler.index
     sqlite_ledger.scheduler.catch_up()
-    # Make the index claim an expiry the invoice will refuse (due before it expires).
     from payledger.adapters.timer_index import Timers
 
     early = {"expire": START + timedelta(minutes=5)}
     index.record({pix.id: Timers("acct-1", Invoice.TOPIC, early)}, index.position())
     report = sqlite_ledger.tick(START + timedelta(minutes=10))
-    assert report.executed == 0
-    assert len(report.refused) == 1
+    assert (report.executed, report.refused, report.skipped) == (0, [], 1)
     again = sqlite_ledger.tick(START + timedelta(minutes=10))
-    assert (again.executed, again.refused) == (0, [])
+    assert (again.executed, again.refused, again.skipped) == (0, [], 0)
 
 
 def test_a_failed_mark_lasts_while_the_due_instant_is_unchanged(sqlite_url: str) -> None:
