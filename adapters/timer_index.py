@@ -18,7 +18,7 @@ only means one more refused attempt.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,7 +116,9 @@ class TimerIndex:
             Column("name", String(64), primary_key=True),
             Column("position", BigInteger, nullable=False),
         )
-        _create(metadata, self.engine)
+        # two processes opening a new store at once both find the tables missing
+        _raced(lambda: metadata.create_all(self.engine),
+               SAOperationalError, IntegrityError, ProgrammingError)
         self._position: int | None = None
         self._stored_position = 0
         self._written: dict[UUID, Timers] = {}  # what this index last recorded, by aggregate
@@ -168,14 +170,7 @@ class TimerIndex:
         """
         if not self._waiting and self._position in (None, self._stored_position):
             return
-        for attempt in range(RACES):
-            try:
-                self._write_waiting()
-            except IntegrityError:
-                if attempt == RACES - 1:
-                    raise
-                continue
-            break
+        _raced(self._write_waiting, IntegrityError)
         self._stored_position = self.position()
         self._waiting = {}
 
@@ -276,13 +271,13 @@ class TimerIndex:
         self.engine.dispose()
 
 
-def _create(metadata: MetaData, engine: Engine) -> None:
-    """The index's tables, made when missing. Two processes opening a new store at once
-    both find them missing; the one that loses sees them on its next look."""
+def _raced(write: Callable[[], object], *lost: type[Exception]) -> None:
+    """`write`, made again when another process made the same rows or tables first
+    (the error types in `lost`): the next attempt sees theirs. The last loss is raised."""
     for attempt in range(RACES):
         try:
-            metadata.create_all(engine)
-        except (SAOperationalError, IntegrityError, ProgrammingError):
+            write()
+        except lost:
             if attempt == RACES - 1:
                 raise
             continue

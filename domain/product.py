@@ -25,11 +25,10 @@ from eventsourcing.domain import event
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.money import BPS_WHOLE
-from payledger.domain.permissions import Permission
+from payledger.domain.permissions import PLATFORM_PARTY, Permission
 from payledger.domain.splits import Share, SplitRules
 
 NAMESPACE = UUID("7d4b8f0e-2a61-4e35-9c0f-3b6e1a9d5f27")
-PLATFORM = "platform"
 
 
 class ProductStatus(StrEnum):
@@ -140,7 +139,7 @@ class Product(LedgerAggregate):
 
     def invite_coproducer(self, coproducer: str, bps: int, starts_at: datetime) -> None:
         command = "invite a coproducer"
-        if coproducer in (self.producer, PLATFORM):
+        if coproducer in (self.producer, PLATFORM_PARTY):
             raise ValidationError("coproducer", f"{coproducer} cannot coproduce this product")
         if not 1 <= bps <= BPS_WHOLE:
             raise ValidationError("bps", f"must be 1 to {BPS_WHOLE} basis points")
@@ -277,7 +276,7 @@ def split_rules(
     """The SplitRules of a sale from the rules in force; a party named twice is refused."""
     try:
         return SplitRules(
-            producer=producer, platform=PLATFORM, platform_fee_bps=platform_fee_bps,
+            producer=producer, platform=PLATFORM_PARTY, platform_fee_bps=platform_fee_bps,
             platform_fee_fixed=platform_fee_fixed,
             affiliate=None if affiliate is None else Share(party=affiliate[0], bps=affiliate[1]),
             coproducers=tuple(Share(party=party, bps=bps) for party, bps in coproducers),

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from payledger.domain.money import allocate, bps_of
+from payledger.domain.permissions import PLATFORM_PARTY
 
 Party = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Bps = Annotated[int, Field(ge=0, le=10_000, strict=True)]
@@ -41,7 +42,7 @@ class SplitRules(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     producer: Party
-    platform: Party = "platform"
+    platform: Party = PLATFORM_PARTY
     platform_fee_bps: Bps = 0
     platform_fee_fixed: Annotated[int, Field(ge=0, strict=True)] = 0
     affiliate: Share | None = None

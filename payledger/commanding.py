@@ -154,14 +154,19 @@ class CommandApplication(Application[UUID]):
             raise ValidationError("command", f"{name} is not a command of {self.name}")
         actor = self.current(actor, name)
         self.authorize(actor, command)
-        if not actor.can(Permission.RUN_TIMED_STEPS):
-            # the scheduler's steps are dated at due instants, bounded where they were
-            # set, and a host's tick may run them ahead of its clock (a catch-up)
+        # The scheduler's steps are dated at due instants, bounded where they were set:
+        # a host's tick may run them ahead of its clock (a catch-up), and they are raised
+        # to an aggregate's last instant rather than refused. A host's own `at` is held
+        # to business time's bounds, and never runs an aggregate backwards.
+        timed = actor.can(Permission.RUN_TIMED_STEPS)
+        if not timed:
             s = self.settings
             command.check_instants(self.clock.now(), s.earliest_instant,
                                    timedelta(seconds=s.clock_skew_seconds),
                                    timedelta(days=s.horizon_days))
-        return _Prepared(actor, command, handler, self._envelope(actor, command))
+        return _Prepared(actor, command, handler,
+                         self._envelope(actor, command, at_given=command.at is not None
+                                        and not timed))
 
     @staticmethod
     def authorize(actor: Actor, command: Command) -> None:
@@ -261,7 +266,7 @@ class CommandApplication(Application[UUID]):
             if self.recorder.select_events(aggregate_id, limit=1):
                 raise Conflict(f"{kind} {aggregate_id} already exists")
 
-    def _envelope(self, actor: Actor, command: Command) -> Envelope:
+    def _envelope(self, actor: Actor, command: Command, *, at_given: bool) -> Envelope:
         command_id = uuid4()
         return Envelope(
             account=command.acting_account(actor),
@@ -269,7 +274,7 @@ class CommandApplication(Application[UUID]):
             actor=actor.id,
             actor_kind=actor.kind.value,
             actor_role=actor.role,
-            at_given=command.at is not None and not actor.can(Permission.RUN_TIMED_STEPS),
+            at_given=at_given,
             correlation_id=command.correlation_id or command_id,
             causation_id=command.causation_id,
             command_id=command_id,

@@ -21,7 +21,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from payledger.adapters.timer_index import Due, TimerIndex, Timers, micros
+from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.dead_letters import follower_envelope, letters
 from payledger.domain import commands as c
 from payledger.domain.dead_letter import DeadLetter
@@ -189,8 +189,7 @@ class Scheduler:
             aggregate: Any = self.app.repository.get(timer.aggregate_id)
         except AggregateNotFoundError:
             return False
-        due = aggregate.timers(self.policy).get(timer.action)
-        return bool(due is not None and micros(due) == micros(timer.due_at))
+        return bool(aggregate.timers(self.policy).get(timer.action) == timer.due_at)
 
     # -- dead letters --------------------------------------------------------------
 

@@ -233,13 +233,17 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         key = f"{LEDGER}:{notification.id}"
         tracking = Tracking(application_name=LEDGER, notification_id=notification.id)
         processing_event = ProcessingEvent[UUID](tracking=tracking)
-        with acting(follower_envelope(ACTOR, "settlement", key, self.clock.now())):
+        with acting(self._letter_envelope(key)):
             letter = DeadLetter.record(ACTOR, key, notification.originator_id,
                                        notification.originator_version, notification.topic,
                                        error, waiting)
         processing_event.collect_events(letter)
         with self.chain.saving():
             self.events.put(processing_event.events, tracking=tracking)
+
+    def _letter_envelope(self, key: str) -> Envelope:
+        """The envelope the settlement writes its dead letters in, now."""
+        return follower_envelope(ACTOR, "settlement", key, self.clock.now())
 
     def _blocked_invoices(self) -> set[str]:
         """The invoices with a pending dead letter (read once, then kept up to date)."""
@@ -263,8 +267,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             except PersistenceError:
                 raise
             except Exception as error:
-                with acting(follower_envelope(ACTOR, "settlement", letter.key,
-                                              self.clock.now())):
+                with acting(self._letter_envelope(letter.key)):
                     letter.retry_failed(described(error))
                 self.save(letter)
                 failed.add(letter.aggregate_id)
@@ -281,7 +284,7 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         self._loaded = {}
         try:
             self.policy(domain_event, processing_event)
-            with acting(follower_envelope(ACTOR, "settlement", letter.key, self.clock.now())):
+            with acting(self._letter_envelope(letter.key)):
                 letter.resolve()
             processing_event.collect_events(letter)
             with self.chain.saving() as heads:
