@@ -97,15 +97,21 @@ class CommandApplication(Application[UUID]):
                f"{prefix}_TRANSCODER_TOPIC": get_topic(FastJSONTranscoder)}
         if self.settings.aggregate_cache:
             env[f"{prefix}_AGGREGATE_CACHE_MAXSIZE"] = str(self.settings.aggregate_cache)
-        if self.settings.snapshot_interval:
+        if self.snapshot_interval:
             env[f"{prefix}_IS_SNAPSHOTTING_ENABLED"] = "y"
         return env
 
+    @property
+    def snapshot_interval(self) -> int:
+        """Events between two snapshots of an aggregate of this store (0: none); the
+        Ledger's own setting is `ledger_snapshot_interval`."""
+        return self.settings.snapshot_interval
+
     def snapshot_due(self, aggregates: Iterable[object], events: Iterable[Any]) -> None:
         """Snapshots of the aggregates whose new `events` crossed a multiple of the
-        interval (`snapshot_interval`), taken from the aggregates as they now stand,
+        interval (`self.snapshot_interval`), taken from the aggregates as they now stand,
         just stored: `save` calls it, and so does the settlement after each page."""
-        every = self.settings.snapshot_interval
+        every = self.snapshot_interval
         if not every or self.snapshots is None:
             return
         due = {event.originator_id for event in events if event.originator_version % every == 0}

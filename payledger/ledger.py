@@ -50,6 +50,10 @@ class Ledger(CommandApplication):
         super().__init__(settings, settings.store, bootstrap.application_wiring("ledger", wirings),
                          clock=clock)
 
+    @property
+    def snapshot_interval(self) -> int:
+        return self.settings.ledger_snapshot_interval
+
     # -- time ----------------------------------------------------------------------
 
     @property

@@ -40,9 +40,13 @@ class Settings(BaseModel):
     # aggregates kept in memory per application (the library's cache, fast-forwarded
     # from the store on each use); 0 turns it off
     aggregate_cache: Annotated[int, Field(ge=0)] = 10_000
-    # a snapshot of an aggregate every N of its events, so a long-lived one (a big
-    # wallet, a subscription of years) loads from it plus fewer than N events; 0: none
+    # a snapshot of an aggregate every N of its events, so a long-lived one loads from
+    # it plus fewer than N events; 0: none. With snapshots on, every load the cache
+    # misses reads the snapshot store first (one more query), so they are on by default
+    # where aggregates grow without end (the settlement's wallets) and off for the
+    # ledger's (turn them on for coupons of many thousand redemptions)
     snapshot_interval: Annotated[int, Field(ge=0)] = 100
+    ledger_snapshot_interval: Annotated[int, Field(ge=0)] = 0
     abandon_window_seconds: Annotated[int, Field(ge=60)] = 3600
     pix_expiry_seconds: Annotated[int, Field(ge=60)] = 86_400
     platform_fee_bps: Annotated[int, Field(ge=0, le=10_000)] = 990  # sales without explicit split

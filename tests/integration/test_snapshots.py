@@ -64,7 +64,7 @@ def test_a_wallet_credited_page_by_page_loads_from_its_snapshot(store_url, clock
 
 
 def test_an_aggregate_the_commands_move_loads_from_its_snapshot(store_url, clock):
-    settings = Settings(store_url=store_url, snapshot_interval=EVERY)
+    settings = Settings(store_url=store_url, ledger_snapshot_interval=EVERY)
     ledger = Ledger(settings, clock=clock)
     owner = Actor.preset("owner", id="owner-1", account="acct-1")
     try:
