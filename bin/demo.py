@@ -47,6 +47,24 @@ def folding_table(title: str, *columns: str) -> Table:
     return made
 
 
+def show(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """`rows` as one table when it fits the terminal whole; otherwise the narrower
+    layout, one small table per row (figure, value), so no cell is ever split."""
+    widths = [max(len(cell) for cell in cells) for cells in zip(columns, *rows, strict=True)]
+    if sum(widths) + 3 * len(widths) + 1 <= console.width:  # cells, padding and borders
+        table = folding_table(title, *columns)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    console.print(f"[italic]{title}[/italic]")
+    for row in rows:
+        record = folding_table(row[0], "figure", "value")
+        for column, cell in zip(columns[1:], row[1:], strict=True):
+            record.add_row(column, cell)
+        console.print(record)
+
+
 def open_ledger(store: str | None, clock: SimulatedClock | None = None) -> Ledger:
     return Ledger(Settings.from_env(store_url=store), clock=clock)
 
@@ -144,17 +162,23 @@ def _principals(report: Report) -> None:
 
 
 def _balances(settlement: Settlement) -> None:
-    table = folding_table("Balances (BRL)", "party", "pending", "available", "reserved",
-                          "disputed", "in flight", "withdrawn")
+    """Every wallet; a "fees owed" column when a producer gave back a platform fee the
+    platform kept (PAYLEDGER_REFUND_PLATFORM_FEE=false, docs/money.md)."""
+    found = list(balances(settlement))
+    owed_fees = any(balance.fees_owed for balance in found)
+    columns = ["party", "pending", "available", "reserved", "disputed", "in flight",
+               "withdrawn", *(["fees owed"] if owed_fees else [])]
+    rows: list[list[str]] = []
     held = 0
-    for balance in balances(settlement):
+    for balance in found:
         held += balance.holding + balance.withdrawn
         party = (f"{balance.party} (of {balance.selling_account})" if balance.platform
                  else balance.party)
-        table.add_row(party, *(format_minor(cents, 2) for cents in (
-            balance.pending, balance.available, balance.reserved, balance.disputed,
-            balance.in_flight, balance.withdrawn)))
-    console.print(table)
+        figures = [balance.pending, balance.available, balance.reserved, balance.disputed,
+                   balance.in_flight, balance.withdrawn,
+                   *([balance.fees_owed] if owed_fees else [])]
+        rows.append([party, *(format_minor(cents, 2) for cents in figures)])
+    show("Balances (BRL)", columns, rows)
     whole = money(settlement.ledger)  # every run on this store, like the balances
     owed = (whole["paid"] - whole["refunded"] - whole["charged back"]
             + adjustments(settlement))

@@ -18,8 +18,8 @@ withdrawal):
 - in flight: withdrawals requested and not yet paid, failed or canceled.
 
 The reserve is not a place but a level: a withdrawal never exceeds available minus
-reserved. It is a percentage of the credits on sales paid in the last days, recomputed
-on a weekly cadence.
+reserved. Each credit raises it by a percentage of the credit, and a weekly beat
+recomputes it as that percentage of the credits on sales paid in the last days.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class Balance(LedgerAggregate):
     TOPIC = "payledger:Balance"
     KIND = "Balance"
     READ = Permission.FINANCIAL_REPORTS
+    fees_owed = 0  # platform fees given back for it: docs/decisions/0004 (older snapshots)
 
     @staticmethod
     def create_id(party: str, currency: str, selling_account: str | None = None) -> UUID:
@@ -145,6 +146,7 @@ class Balance(LedgerAggregate):
         self.in_flight = 0
         self.withdrawn = 0
         self.reserved = 0
+        self.fees_owed = 0
         self.document: str | None = None
         self.bank_account: dict[str, Any] | None = None
 
@@ -193,14 +195,18 @@ class Balance(LedgerAggregate):
     # -- money in and out of sales -------------------------------------------------
 
     def credit(self, invoice_id: UUID, amount: int, available_on: datetime,
-               paid_at: datetime, timezone: str, source: Source) -> None:
-        """A party's share of a paid sale, receivable on `available_on`."""
+               paid_at: datetime, timezone: str, source: Source, *,
+               reserve_bps: int = 0) -> None:
+        """A party's share of a paid sale, receivable on `available_on`; the reserve
+        covers `reserve_bps` of it from now on (docs/decisions/0003), the platform's
+        balance none."""
         if amount < 1:
             raise ValidationError("amount", "a credit is at least one minor unit")
         if str(invoice_id) in self.receivables or str(invoice_id) in self.holds:
             raise self.refuse("credit a sale", f"invoice {invoice_id} is already credited")
         self._credited(invoice_id=invoice_id, amount=amount, available_on=available_on,
-                       paid_on=local_date(paid_at, timezone).isoformat(), **source)
+                       paid_on=local_date(paid_at, timezone).isoformat(), **source,
+                       reserved=0 if self.platform else bps_of(amount, reserve_bps))
 
     class Credited(LedgerEvent):
         TOPIC = "payledger:Balance.Credited"
@@ -210,12 +216,14 @@ class Balance(LedgerAggregate):
         paid_on: str
         source_account: str
         role: str
+        reserved: int = 0  # what the reserve rose by (0 in events before the rule)
 
     @event(Credited)
     def _credited(self, invoice_id: UUID, amount: int, available_on: datetime,
-                  paid_on: str, source_account: str, role: str) -> None:
+                  paid_on: str, source_account: str, role: str, reserved: int = 0) -> None:
         self.receivables[str(invoice_id)] = {"amount": amount, "available_on": available_on}
         self.pending += amount
+        self.reserved += reserved
         self.credits_by_day[paid_on] = self.credits_by_day.get(paid_on, 0) + amount
 
     def release(self, as_of: datetime) -> None:
@@ -241,9 +249,10 @@ class Balance(LedgerAggregate):
         self.available += amount
 
     def debit(self, invoice_id: UUID, amount: int, cause: str, reference: str,
-              source: Source) -> None:
+              source: Source, *, kept_fee: int = 0) -> None:
         """A refund's or a chargeback's share: off the sale's hold, then its receivable,
-        then available, which may go negative (money already withdrawn)."""
+        then available, which may go negative (money already withdrawn, or a platform
+        fee kept: `kept_fee` of `amount` pays it, docs/decisions/0004)."""
         if cause not in CAUSES:
             raise ValidationError("cause", f"must be one of {', '.join(CAUSES)}")
         if amount < 1:
@@ -254,7 +263,8 @@ class Balance(LedgerAggregate):
         from_pending = min(amount - from_disputed, self._receivable(key))
         self._debited(invoice_id=invoice_id, amount=amount, cause=cause, reference=reference,
                       from_disputed=from_disputed, from_pending=from_pending,
-                      from_available=amount - from_disputed - from_pending, **source)
+                      from_available=amount - from_disputed - from_pending, **source,
+                      kept_fee=kept_fee)
 
     class Debited(LedgerEvent):
         TOPIC = "payledger:Balance.Debited"
@@ -267,12 +277,14 @@ class Balance(LedgerAggregate):
         from_available: int
         source_account: str
         role: str
+        kept_fee: int = 0  # the part paying a fee the platform kept (0 before the rule)
 
     @event(Debited)
     def _debited(self, invoice_id: UUID, amount: int, cause: str, reference: str,
                  from_disputed: int, from_pending: int, from_available: int,
-                 source_account: str, role: str) -> None:
+                 source_account: str, role: str, kept_fee: int = 0) -> None:
         key = str(invoice_id)
+        self.fees_owed += kept_fee
         if from_disputed:
             hold = self.holds.pop(key)
             from_held_pending = min(from_disputed, hold["pending"])

@@ -50,6 +50,7 @@ from payledger.domain.envelope import (
 from payledger.domain.errors import ValidationError
 from payledger.domain.invoice import METHODS, Invoice, InvoiceItem
 from payledger.domain.money import allocate, installments
+from payledger.domain.splits import SplitRules, split, spread
 from payledger.domain.time import day_start, due_dates, local_date, local_date_end
 
 
@@ -273,11 +274,14 @@ class InstallmentPlan(LedgerAggregate):
         return lines
 
     def invoice_split_rules(self, number: int) -> dict[str, Any]:
-        """The sale's rules, its fixed platform fee spread over the installments."""
-        rules = dict(self.split_rules)
+        """The sale's rules, with installment `number`'s parts `allotted`: the plan's
+        parts of its whole total (its fixed fee counted once), spread over the
+        installments cent by cent (`spread`), so the plan's parts are exact."""
+        parts = split(self.total, SplitRules.model_validate(self.split_rules))
+        amounts = [entry["amount"] for entry in self.installments]
+        rules = {**self.split_rules, "allotted": spread(parts, amounts)[number - 1]}
         fixed = rules.get("platform_fee_fixed", 0)
-        if fixed:
-            amounts = [entry["amount"] for entry in self.installments]
+        if fixed:  # the rules as this invoice reads them: its part of the fixed fee
             rules["platform_fee_fixed"] = allocate(fixed, amounts)[number - 1]
         return rules
 

@@ -222,6 +222,11 @@ class Invoice(LedgerAggregate):
         )
 
     def _split(self) -> list[SplitLine]:
+        """The parts of the total: an installment's are allotted by its plan (exact for
+        the plan, `InstallmentPlan.invoice_split_rules`), any other sale's split now."""
+        allotted: list[SplitLine] | None = self.split_rules.get("allotted")
+        if allotted is not None and sum(line["amount"] for line in allotted) == self.total:
+            return [line.copy() for line in allotted]
         return split(self.total, SplitRules.model_validate(self.split_rules))
 
     def record_payment(self, reference: str, paid_at: datetime) -> None:
@@ -432,9 +437,21 @@ class Invoice(LedgerAggregate):
     def _dispute_won(self) -> None:
         self.dispute = DisputeStatus.WON
 
-    def lose_dispute(self) -> None:
-        self._require_dispute("lose a dispute")
-        self._charged_back(amount=self.refundable)
+    def lose_dispute(self, amount: int | None = None) -> None:
+        """The card network took back `amount` (default: what was paid less the refunds
+        that succeeded). Refunds still open must have released their holds first: the
+        money they held is the network's now (docs/money.md, Disputes)."""
+        command = "lose a dispute"
+        self._require_dispute(command)
+        if self.reserved:
+            raise self.refuse(command, f"refunds {', '.join(sorted(self.reserved))} still "
+                                       "hold money: end them first")
+        most = self.paid - self.refunded
+        taken = most if amount is None else amount
+        if not (1 if most else 0) <= taken <= most:
+            raise ValidationError("amount", f"must be between 1 and {most} (paid less "
+                                            "refunded)" if most else "nothing is left to take back")
+        self._charged_back(amount=taken)
 
     class ChargedBack(LedgerEvent):
         TOPIC = "payledger:Invoice.ChargedBack"

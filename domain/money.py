@@ -164,6 +164,44 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     return [floor + (1 if index in winners else 0) for index, (floor, _) in enumerate(shares)]
 
 
+def apportion(amount: int, weights: Sequence[int], given: Sequence[int]) -> list[int]:
+    """Share `amount`, one step of a whole moving in steps, by cumulative exact shares.
+
+    `weights` are the parties' parts of the whole, `given` what each already moved in
+    earlier steps. Each unit of `amount` goes to the party furthest below its exact
+    cumulative share of everything moved so far, this step included (weight x moved /
+    whole), the earliest index winning a tie. So no part is negative, after any
+    sequence of steps each party's total is within one unit of its exact share, and
+    when the whole has moved each party has moved exactly its weight.
+
+    Units go in bulk where the order cannot matter: a party below its share by more
+    than one unit per party gets all but that many at once, the rest one by one (at
+    most a few dozen), so a large amount costs no more than a small one.
+    """
+    _check_weights(weights)
+    if len(given) != len(weights):
+        raise ValidationError("given", "one amount per weight")
+    if amount < 0:
+        raise ValidationError("amount", "must not be negative")
+    whole, count = sum(weights), len(weights)
+    moved = sum(given) + amount
+    # deficits scaled by `whole`, so they are integers: weight x moved - given x whole
+    deficits = [weight * moved - part * whole for weight, part in zip(weights, given,
+                                                                        strict=True)]
+    parts = [0] * count
+    left = amount
+    for index, deficit in enumerate(deficits):
+        bulk = min(max(deficit // whole - count, 0), left)
+        parts[index] += bulk
+        deficits[index] -= bulk * whole
+        left -= bulk
+    for _ in range(left):
+        index = max(range(count), key=lambda i: (deficits[i], -i))
+        parts[index] += 1
+        deficits[index] -= whole
+    return parts
+
+
 def _check_weights(weights: Sequence[int]) -> None:
     if not all(_is_int(weight) and weight >= 0 for weight in weights):
         raise ValidationError("weights", "must be non-negative integers")

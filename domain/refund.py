@@ -191,6 +191,20 @@ class Refund(LedgerAggregate):
         self.reason = reason
 
 
+DISPUTE_LOST = "dispute lost: the card network took the money back"
+
+
+def end_for_chargeback(refund: Refund) -> None:
+    """A refund still open when its invoice's dispute is lost ends, by the step its state
+    allows: sent, it failed; approved, it is canceled; requested, it is rejected."""
+    if refund.status == RefundStatus.PENDING:
+        refund.fail(DISPUTE_LOST)
+    elif refund.status == RefundStatus.APPROVED:
+        refund.cancel(DISPUTE_LOST)
+    else:
+        refund.reject(DISPUTE_LOST)
+
+
 def requester(actor: Actor) -> str:
     """Who asks for a refund, from the principal that asks: the buyer through the
     platform's checkout, the producer as its account's owner, support otherwise. It

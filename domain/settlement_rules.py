@@ -8,13 +8,14 @@ parts always sum to the whole.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from payledger.domain.money import allocate
+from payledger.domain.money import apportion
 from payledger.domain.time import day_start, local_date
 
 Days = Annotated[int, Field(ge=0, le=365, strict=True)]
@@ -52,44 +53,69 @@ class ReleaseTerms(BaseModel):
         return day_start(day, timezone)
 
 
-def stakes(splits: Sequence[Mapping[str, Any]], *, platform_refunds_fee: bool) -> dict[str, int]:
-    """What each party of a sale stands to lose if all of it is refunded.
+class Stake(NamedTuple):
+    """One line of what a sale's parties stand to give back if all of it leaves."""
 
-    Its share of the sale (`splits`, from `Invoice.Paid`); when the platform keeps its
-    fee on refunds, the fee is spread over the other parties by their shares, so the
-    stakes still sum to what was paid.
+    party: str
+    role: str
+    amount: int
+    kept_fee: bool = False  # the platform's fee the selling producer gives back for it
+
+
+def stakes(splits: Sequence[Mapping[str, Any]], *, platform_refunds_fee: bool) -> list[Stake]:
+    """The lines among which money leaving a sale is shared, summing to what was paid.
+
+    Each party's share of the sale (`splits`, from `Invoice.Paid`). When the platform
+    keeps its fee on money that leaves the sale, its line is 0 and the fee becomes a
+    line of the selling producer's (docs/decisions/0004): a partner never gives back
+    a fee it did not take. When the platform was the only party paid, it gives it back.
     """
-    parts = {split["party"]: int(split["amount"]) for split in splits}
-    if platform_refunds_fee:
-        return parts
-    fee_parties = [s["party"] for s in splits if s["role"] == "platform"]
-    others = [s["party"] for s in splits if s["role"] != "platform"]
-    fee = sum(parts[p] for p in fee_parties)
-    weights = [parts[p] for p in others]
-    if not fee or sum(weights) == 0:
-        return parts
-    extra = allocate(fee, weights)
-    return {**dict.fromkeys(fee_parties, 0),
-            **{p: parts[p] + e for p, e in zip(others, extra, strict=True)}}
+    lines = [Stake(s["party"], s["role"], int(s["amount"])) for s in splits]
+    fee = sum(line.amount for line in lines if line.role == "platform")
+    others = sum(line.amount for line in lines if line.role != "platform")
+    producer = next((line.party for line in lines if line.role == "producer"), None)
+    if platform_refunds_fee or not fee or not others or producer is None:
+        return lines
+    kept = [line._replace(amount=0) if line.role == "platform" else line for line in lines]
+    return [*kept, Stake(producer, "producer", fee, kept_fee=True)]
 
 
-def shares(amount: int, remaining: Mapping[str, int]) -> dict[str, int]:
-    """`amount` shared by what each party still has at stake in the sale.
+@dataclasses.dataclass(frozen=True)
+class Outflows:
+    """The money that left a sale so far (refunds and chargebacks, in order), per line
+    of its `stakes`, by the cumulative rule (`apportion`, docs/money.md)."""
 
-    No part exceeds that party's remaining stake, and when `amount` is all that
-    remains, each party gives back exactly its remaining stake.
-    """
-    if amount == 0 or not any(remaining.values()):
-        return dict.fromkeys(remaining, 0)
-    parties = list(remaining)
-    parts = allocate(amount, [max(remaining[p], 0) for p in parties])
-    return dict(zip(parties, parts, strict=True))
+    stakes: list[Stake]
+    given: list[int]
+
+    @classmethod
+    def of(cls, lines: list[Stake], steps: Iterable[int]) -> Outflows:
+        outflows = cls(lines, [0] * len(lines))
+        for amount in steps:
+            outflows = outflows.after(outflows.shares(amount))
+        return outflows
+
+    def shares(self, amount: int) -> list[int]:
+        """`amount`'s part per line: each cent to the line furthest below its exact
+        cumulative share of all that left the sale, this amount included."""
+        weights = [line.amount for line in self.stakes]
+        if not amount or not sum(weights):
+            return [0] * len(weights)
+        return apportion(amount, weights, self.given)
+
+    def after(self, shares: list[int]) -> Outflows:
+        return Outflows(self.stakes, [g + s for g, s in zip(self.given, shares, strict=True)])
+
+    def left(self) -> list[int]:
+        """What each line still has at stake."""
+        return [line.amount - g for line, g in zip(self.stakes, self.given, strict=True)]
 
 
-def remaining(stake: Mapping[str, int], steps: Iterable[int]) -> dict[str, int]:
-    """Each party's stake left after the money that already left the sale, in order."""
-    left = dict(stake)
-    for amount in steps:
-        for party, part in shares(amount, left).items():
-            left[party] -= part
-    return left
+def by_party(lines: Sequence[Stake], amounts: Sequence[int]) -> dict[str, tuple[int, int]]:
+    """Per party, in the order of `lines`: its amount, and the part of it paying a
+    kept fee."""
+    parties: dict[str, tuple[int, int]] = {}
+    for line, amount in zip(lines, amounts, strict=True):
+        total, kept = parties.get(line.party, (0, 0))
+        parties[line.party] = (total + amount, kept + (amount if line.kept_fee else 0))
+    return parties

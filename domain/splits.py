@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Annotated, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from payledger.domain.money import allocate, bps_of
+from payledger.domain.money import BPS_WHOLE, allocate, apportion
 from payledger.domain.permissions import PLATFORM_PARTY
 
 Party = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -34,9 +35,8 @@ class SplitRules(BaseModel):
 
     The platform takes `platform_fee_bps` of the total plus a fixed fee; the affiliate
     takes its commission of what is left (the net); each coproducer takes its share of
-    what then remains, and the producer keeps the rest. Every step is integer cents, and
-    the coproducers' and producer's parts are divided by largest remainder, so the parts
-    always sum to the total.
+    what then remains, and the producer keeps the rest. `split` works out every part
+    exactly and rounds them all at once, so the parts always sum to the total.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,19 +60,49 @@ class SplitRules(BaseModel):
         return self
 
 
+EXACT = 10_000**3
+"""Every exact part is a multiple of 1/EXACT cent: three percentages apply in turn."""
+
+
 def split(total: int, rules: SplitRules) -> list[SplitLine]:
-    """The parts of `total` per party, in cents, summing exactly to `total`."""
-    fee = min(total, bps_of(total, rules.platform_fee_bps) + rules.platform_fee_fixed)
+    """The parts of `total` per party, in cents, summing exactly to `total`.
+
+    One pass (DESIGN.md §3, docs/money.md): every party's exact share of `total` is
+    worked out first, as a fraction, and the cents are allocated once by largest
+    remainder; rounding the fee before the rest would let its cent fall on whoever
+    comes after it.
+    """
+    fee = min(Fraction(total), Fraction(total * rules.platform_fee_bps, BPS_WHOLE)
+              + rules.platform_fee_fixed)
     net = total - fee
-    parts: list[tuple[str, Role, int]] = [(rules.platform, "platform", fee)]
+    lines: list[tuple[str, Role, Fraction]] = [(rules.platform, "platform", fee)]
     if rules.affiliate is not None:
-        commission = bps_of(net, rules.affiliate.bps)
-        parts.append((rules.affiliate.party, "affiliate", commission))
+        commission = net * rules.affiliate.bps / BPS_WHOLE
+        lines.append((rules.affiliate.party, "affiliate", commission))
         net -= commission
-    weights = [share.bps for share in rules.coproducers]
-    producer_weight = 10_000 - sum(weights)
-    amounts = allocate(net, [*weights, producer_weight]) if net else [0] * (len(weights) + 1)
-    for share, amount in zip(rules.coproducers, amounts, strict=False):
-        parts.append((share.party, "coproducer", amount))
-    parts.append((rules.producer, "producer", amounts[-1]))
-    return [{"party": p, "role": r, "amount": a} for p, r, a in parts]
+    for share in rules.coproducers:
+        lines.append((share.party, "coproducer", net * share.bps / BPS_WHOLE))
+    lines.append((rules.producer, "producer", total - sum((part for *_, part in lines),
+                                                          Fraction(0))))
+    weights = [int(part * EXACT) for *_, part in lines]
+    amounts = allocate(total, weights) if total else [0] * len(lines)
+    return [{"party": p, "role": r, "amount": a}
+            for (p, r, _), a in zip(lines, amounts, strict=True)]
+
+
+def spread(parts: list[SplitLine], amounts: list[int]) -> list[list[SplitLine]]:
+    """`parts` of a whole paid in `amounts` (an installment plan's), per amount.
+
+    Each amount's cents go to the party furthest below its exact cumulative share of
+    the amounts so far (`apportion`), so every amount's parts sum to it and, once all
+    are paid, each party has exactly its part of the whole.
+    """
+    weights = [line["amount"] for line in parts]
+    given = [0] * len(parts)
+    spread_parts: list[list[SplitLine]] = []
+    for amount in amounts:
+        shares = apportion(amount, weights, given) if sum(weights) else [0] * len(parts)
+        given = [g + s for g, s in zip(given, shares, strict=True)]
+        spread_parts.append([{**line, "amount": s}
+                             for line, s in zip(parts, shares, strict=True)])
+    return spread_parts

@@ -46,7 +46,7 @@ from payledger.domain.envelope import Envelope, LedgerAggregate, acting, current
 from payledger.domain.errors import Conflict, NotFound, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor, Kind, Permission
-from payledger.domain.settlement_rules import ReleaseTerms, remaining, shares, stakes
+from payledger.domain.settlement_rules import Outflows, ReleaseTerms, by_party, stakes
 from payledger.domain.splits import SplitLine
 from payledger.domain.time import Clock, TimePolicy, aware
 from payledger.handlers.balance import reserve_interval
@@ -324,13 +324,15 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
     def _paid(self, event: Invoice.Paid, processing_event: ProcessingEvent[UUID]) -> None:
         sale = self._sale(event)
         tz = self.settings.timezone
-        available_on = self.release_terms(sale.currency).available_on(sale.method, event.at, tz)
+        confirmed = event.paid_at if sale.method == "pix" else event.at
+        available_on = self.release_terms(sale.currency).available_on(sale.method, confirmed, tz)
         with self._acting(event):
             for split in event.splits:
                 if split["amount"] > 0:
                     with self._wallet(split["party"], sale.currency) as balance:
                         balance.credit(event.originator_id, split["amount"], available_on,
-                                       event.paid_at, tz, _source(event, split))
+                                       event.paid_at, tz, _source(event, split),
+                                       reserve_bps=self.settings.reserve_bps)
                     processing_event.collect_events(balance)
 
     @policy.register(Invoice.Refunded)
@@ -348,13 +350,14 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
         self, event: Invoice.DisputeOpened, processing_event: ProcessingEvent[UUID]
     ) -> None:
         sale = self._sale(event)
-        left = remaining(self._stakes(sale), sale.steps)
+        outflows = self._outflows(sale)
+        left = by_party(outflows.stakes, outflows.left())
         with self._acting(event):
             for split in sale.splits:
-                if left[split["party"]] > 0:
+                amount, _ = left.get(split["party"], (0, 0))
+                if amount > 0:
                     with self._wallet(split["party"], sale.currency) as balance:
-                        balance.withhold(event.originator_id, left[split["party"]],
-                                         _source(event, split))
+                        balance.withhold(event.originator_id, amount, _source(event, split))
                     processing_event.collect_events(balance)
 
     @policy.register(Invoice.DisputeWon)
@@ -366,15 +369,18 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
 
     def _money_out(self, event: Any, processing_event: ProcessingEvent[UUID], cause: str,
                    reference: str) -> None:
-        """A refund or a chargeback, shared by what each party still has at stake."""
+        """A refund or a chargeback, shared by the cumulative rule: each cent to the
+        party furthest below its exact share of all that left the sale so far."""
         sale = self._sale(event)
-        parts = shares(event.amount, remaining(self._stakes(sale), sale.steps))
+        outflows = self._outflows(sale)
+        parts = by_party(outflows.stakes, outflows.shares(event.amount))
         with self._acting(event):
             for split in sale.splits:
-                if parts[split["party"]] > 0:
+                amount, kept_fee = parts.get(split["party"], (0, 0))
+                if amount > 0:
                     with self._wallet(split["party"], sale.currency) as balance:
-                        balance.debit(event.originator_id, parts[split["party"]], cause,
-                                      reference, _source(event, split))
+                        balance.debit(event.originator_id, amount, cause, reference,
+                                      _source(event, split), kept_fee=kept_fee)
                     processing_event.collect_events(balance)
             if cause == "chargeback":  # the dispute is over: what it held and did not take
                 self._reinstate(event, sale, processing_event)
@@ -397,8 +403,10 @@ class Settlement(CommandApplication, ProcessApplication[UUID]):
             card_days=s.release_card_days, pix_days=s.release_pix_days,
             boleto_days=s.release_boleto_days)
 
-    def _stakes(self, sale: Sale) -> dict[str, int]:
-        return stakes(sale.splits, platform_refunds_fee=self.settings.refund_platform_fee)
+    def _outflows(self, sale: Sale) -> Outflows:
+        """What left the sale before the event, per line of its stakes."""
+        lines = stakes(sale.splits, platform_refunds_fee=self.settings.refund_platform_fee)
+        return Outflows.of(lines, sale.steps)
 
     def _sale(self, event: Any) -> Sale:
         """The invoice's currency, method and splits, and the money that left it before

@@ -152,7 +152,11 @@ class WinDispute(InvoiceCommand):
 
 
 class LoseDispute(InvoiceCommand):
+    """`amount`: what the card network took back, as the gateway reports it (default:
+    what was paid less the refunds that succeeded)."""
+
     allowed = platform_only(P.RECORD_PAYMENTS)
+    amount: Cents | None = None
 
 
 class EndWarranty(InvoiceCommand):

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice, InvoiceItem
+from payledger.domain.refund import Refund, end_for_chargeback
 from payledger.handlers.coupon import redeem_coupon
 from payledger.handlers.product import sale_rules
 from payledger.handlers.steps import invoice_changed, of, on_one
@@ -122,9 +123,17 @@ def _won(invoice: Invoice, _cmd: c.WinDispute, _: Settings) -> None:
     invoice.win_dispute()
 
 
-@on_invoice
-def _lost(invoice: Invoice, _cmd: c.LoseDispute, _: Settings) -> None:
-    invoice.lose_dispute()
+def lose_dispute(work: Work, cmd: c.LoseDispute, _: Settings) -> UUID:
+    """The chargeback, with every refund still open on the invoice ended by the ledger
+    in the same transaction: their holds join what the card network took back."""
+    invoice = work.named(Invoice, cmd.invoice_id)
+    for refund_id in sorted(invoice.reserved):
+        refund = work.get(Refund, UUID(refund_id))
+        end_for_chargeback(refund)
+        invoice.release_refund(refund.id)
+    invoice.lose_dispute(cmd.amount)
+    invoice_changed(work, invoice)
+    return invoice.id
 
 
 @on_invoice
@@ -151,7 +160,7 @@ INVOICES = AggregateWiring(
         c.MarkUncollectible: _uncollectible,
         c.OpenDispute: _dispute,
         c.WinDispute: _won,
-        c.LoseDispute: _lost,
+        c.LoseDispute: lose_dispute,
         c.EndWarranty: _warranty,
     },
     timed_steps={

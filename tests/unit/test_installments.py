@@ -725,3 +725,40 @@ def test_the_property_history_model_agrees_on_the_fixed_scenario():
     assert model == ["paid", "paid_late"]
     assert story.plan.status == "completed_with_issues"
 
+
+
+def _plan(rules: dict[str, Any], price: int, count: int, fee: int = 0) -> InstallmentPlan:
+    with acting(envelope(T0)):
+        return InstallmentPlan.sell(
+            id=uuid4(), customer=dict(CUSTOMER), items=[item(price)], currency="BRL",
+            method="card", split_rules=rules, count=count, fee=fee, first_due=None,
+            timezone=TZ, warranty_days=7)
+
+
+def _plan_parts(plan: InstallmentPlan) -> dict[str, int]:
+    parts: dict[str, int] = {}
+    for number in range(1, plan.count + 1):
+        allotted = plan.invoice_split_rules(number)["allotted"]
+        assert sum(line["amount"] for line in allotted) == plan.installment(number)["amount"]
+        for line in allotted:
+            parts[line["party"]] = parts.get(line["party"], 0) + line["amount"]
+    return parts
+
+
+def test_a_plans_split_is_exact_for_the_plan():
+    """Issue 16, item 4: the platform's 15% of a R$ 1.998,00 plan in 12 installments is
+    29.970 cents; split installment by installment it came to 29.976."""
+    rules = {"producer": "producer-1", "platform_fee_bps": 1_500}
+    plan = _plan(rules, 199_800, 12)
+    assert _plan_parts(plan) == {"platform": 29_970, "producer-1": 169_830}
+    each = [split(plan.installment(n)["amount"], SplitRules.model_validate(rules))[0]["amount"]
+            for n in range(1, 13)]
+    assert sum(each) == 29_976  # what rounding every installment on its own gave
+
+
+@given(price=st.integers(12, 10**7), count=st.integers(1, 12), fee=st.integers(0, 5_000))
+def test_every_plan_carries_exactly_the_split_of_its_total(price, count, fee):
+    plan = _plan(RULES, price, count, fee)
+    whole = {line["party"]: line["amount"]
+             for line in split(plan.total, SplitRules.model_validate(RULES))}
+    assert _plan_parts(plan) == whole

@@ -688,15 +688,24 @@ def test_a_lost_dispute_charges_back_what_was_not_refunded():
     assert invoice.refunded + invoice.charged_back == invoice.paid
 
 
-def test_a_refund_in_flight_when_a_dispute_is_lost_stays_charged_back():
+def test_a_dispute_is_not_lost_while_a_refund_holds_money():
+    """The handler ends open refunds first (tests/unit/test_refund.py); the invoice
+    alone refuses, so no chargeback is ever recorded beside a refund's hold."""
     story = Story("card").open().pay()
-    refund_id = story.refund(3_000, complete=False)
+    story.refund(3_000, complete=False)
     story.dispute()
-    story.do(story.invoice.lose_dispute)
-    invoice = story.invoice
-    assert invoice.charged_back == 7_000
-    story.do(invoice.complete_refund, refund_id)
-    assert (invoice.status, invoice.refunded, invoice.refundable) == ("charged_back", 3_000, 0)
+    with pytest.raises(InvalidTransition, match="still hold money"):
+        story.do(story.invoice.lose_dispute)
+
+
+def test_a_lost_dispute_takes_what_the_gateway_reports_at_most_what_is_left():
+    story = Story("card").open().pay()
+    story.refund(3_000)
+    story.dispute()
+    with pytest.raises(ValidationError, match="between 1 and 7000"):
+        story.do(story.invoice.lose_dispute, 7_001)
+    story.do(story.invoice.lose_dispute, 5_000)
+    assert (story.invoice.status, story.invoice.charged_back) == ("charged_back", 5_000)
 
 
 def test_a_dispute_lost_after_a_full_refund_takes_nothing_back():

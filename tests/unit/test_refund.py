@@ -21,7 +21,7 @@ from payledger.domain.envelope import LedgerAggregate, acting
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
-from payledger.domain.refund import Refund, RefundStatus
+from payledger.domain.refund import DISPUTE_LOST, Refund, RefundStatus
 from payledger.settings import Settings
 from tests.factories import request_refund
 from tests.principals import CHECKOUT
@@ -350,15 +350,22 @@ def test_producer_and_support_may_refund_after_the_warranty(preset, requested_by
     assert (refund.status, refund.requested_by) == ("requested", requested_by)
 
 
-def test_a_refund_in_flight_survives_a_lost_dispute_without_exceeding_the_payment():
+@pytest.mark.parametrize("steps", [(), ("approve",), ("approve", "send")])
+def test_a_refund_open_when_a_dispute_is_lost_ends_and_its_hold_joins_the_chargeback(steps):
+    """Issue 16, item 5: a R$ 100,00 sale, a R$ 30,00 refund requested, approved or
+    sent, then the dispute lost: the card network took back all 10.000."""
     sale = Sale()
-    sale.story.dispute()
     refund = sale.request(3_000)
-    sale.story.do(sale.invoice.lose_dispute)
-    sale.run(c.ApproveRefund(refund_id=refund.id))
-    sale.run(c.SendRefund(refund_id=refund.id, gateway_reference="GW-1"))
-    sale.run(c.SucceedRefund(refund_id=refund.id))
-    invoice = sale.invoice
+    if "approve" in steps:
+        sale.run(c.ApproveRefund(refund_id=refund.id))
+    if "send" in steps:
+        sale.run(c.SendRefund(refund_id=refund.id, gateway_reference="GW-1"))
+    sale.story.dispute()
+    sale.run(c.LoseDispute(invoice_id=sale.invoice.id))
+    invoice, ended = sale.invoice, sale.work.get(Refund, refund.id)
     assert (invoice.status, invoice.charged_back, invoice.refunded) == (
-        "charged_back", 7_000, 3_000)
-    assert invoice.refunded + invoice.charged_back == invoice.paid
+        "charged_back", 10_000, 0)
+    assert invoice.reserved == {}
+    expected = {(): "rejected", ("approve",): "canceled", ("approve", "send"): "failed"}
+    assert (ended.status, ended.reason) == (expected[steps], DISPUTE_LOST)
+    sale.refused(c.SucceedRefund(refund_id=refund.id))  # its money is the network's
