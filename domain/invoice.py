@@ -71,6 +71,7 @@ class InvoiceItem(TypedDict):
 class Invoice(LedgerAggregate):
     TOPIC = "payledger:Invoice"
     KIND = "Invoice"
+    first_charge: str | None = None  # the first charge request's reason (older snapshots)
 
     class Created(LedgerCreated):
         TOPIC = "payledger:Invoice.Created"
@@ -148,8 +149,33 @@ class Invoice(LedgerAggregate):
         self.total = self.subtotal - amount
 
     def request_charge(self, reason: str) -> None:
-        self._require("request a charge", InvoiceStatus.DRAFT, InvoiceStatus.OPEN)
+        """A charge attempt; refused while the last one awaits the gateway's answer (a
+        double click, two workers), so one due is never charged twice."""
+        command = "request a charge"
+        self._require(command, InvoiceStatus.DRAFT, InvoiceStatus.OPEN)
+        if self.pending_attempt:
+            raise self.refuse(command, f"attempt {self.attempts} is still pending at the "
+                                       "gateway")
         self._charge_requested(attempt=self.attempts + 1, reason=reason)
+
+    @property
+    def pending_attempt(self) -> bool:
+        """The last charge attempt awaits the gateway: a card attempt neither approved
+        nor declined; a Pix or boleto requested and not issued, or issued and not yet
+        expired."""
+        if self.status != InvoiceStatus.OPEN:
+            return False
+        if self.method == "card":
+            return self.attempts > self.declines
+        if self.expires_at is not None:  # a Pix or boleto issued
+            return self.now <= self.expires_at
+        return self.attempts > 0
+
+    @property
+    def at_checkout(self) -> bool:
+        """Opened by a buyer at a checkout: a sale, or the first invoice of a plan or a
+        subscription (charged at the checkout). Only these are abandoned carts."""
+        return self.origin == "sale" or self.first_charge == "checkout"
 
     class ChargeRequested(LedgerEvent):
         TOPIC = "payledger:Invoice.ChargeRequested"
@@ -160,6 +186,8 @@ class Invoice(LedgerAggregate):
     def _charge_requested(self, attempt: int, reason: str) -> None:
         self.attempts = attempt
         self.status = InvoiceStatus.OPEN
+        if self.first_charge is None:
+            self.first_charge = reason
 
     def decline_card(self, reason: str) -> None:
         self._require_method("record a card decline", "card")
@@ -291,6 +319,9 @@ class Invoice(LedgerAggregate):
 
     def abandon(self, as_of: datetime, window: timedelta = ABANDON_WINDOW) -> None:
         self._require("abandon the checkout", InvoiceStatus.DRAFT, InvoiceStatus.OPEN)
+        if not self.at_checkout:
+            raise self.refuse("abandon the checkout", f"a {self.origin} invoice was not opened "
+                                                      "by a buyer at a checkout")
         if self.abandoned_at is not None:
             raise self.refuse("abandon the checkout", "it was already abandoned")
         if self.instrument is not None:
@@ -489,7 +520,7 @@ class Invoice(LedgerAggregate):
         """The time-driven steps this invoice has pending, each with its due instant."""
         due: dict[str, datetime] = {}
         waiting = self.status in (InvoiceStatus.DRAFT, InvoiceStatus.OPEN)
-        if waiting and self.abandoned_at is None and not self.instrument:
+        if waiting and self.abandoned_at is None and not self.instrument and self.at_checkout:
             due["abandon"] = self.created_at + policy.abandon_window
         if self.status == InvoiceStatus.OPEN and self.expires_at is not None:
             due["expire"] = self.expires_at + timedelta(microseconds=1)

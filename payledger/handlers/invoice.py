@@ -105,12 +105,23 @@ def _abandon(invoice: Invoice, cmd: c.AbandonCheckout, settings: Settings) -> No
 
 @on_invoice
 def _void(invoice: Invoice, cmd: c.VoidInvoice, _: Settings) -> None:
+    _not_a_subscriptions(invoice, "void")
     invoice.void(cmd.reason)
 
 
 @on_invoice
 def _uncollectible(invoice: Invoice, cmd: c.MarkUncollectible, _: Settings) -> None:
+    _not_a_subscriptions(invoice, "mark uncollectible")
     invoice.mark_uncollectible(cmd.reason)
+
+
+def _not_a_subscriptions(invoice: Invoice, command: str) -> None:
+    """A subscription's invoices are closed by the subscription (its cancellation, its
+    retries running out); closed from outside, the subscription would wait on them for
+    ever, never renewed and never ended."""
+    if invoice.origin == "subscription":
+        raise invoice.refuse(command, f"it belongs to subscription {invoice.origin_id}: "
+                                      "send CancelSubscription to end it")
 
 
 @on_invoice

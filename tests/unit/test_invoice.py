@@ -150,6 +150,12 @@ def _charged_pix() -> Story:
     return story
 
 
+def _declined() -> Story:
+    story = Story("card").open()
+    story.do(story.invoice.decline_card, "insufficient funds")
+    return story
+
+
 def _partially_refunded() -> Story:
     story = Story("card").open().pay()
     story.refund(3_000)
@@ -193,6 +199,7 @@ RECIPES: dict[str, tuple[Callable[[], Story], str]] = {
     "discounted draft": (_discounted, "draft"),
     "abandoned draft": (lambda: Story("card").abandon(), "draft"),
     "open card": (lambda: Story("card").open(), "open"),
+    "declined card": (lambda: _declined(), "open"),
     "open pix": (lambda: Story("pix").open(), "open"),
     "open boleto": (lambda: Story("boleto").open(), "open"),
     "charged pix, none issued": (_charged_pix, "open"),
@@ -248,11 +255,13 @@ LEGAL: dict[str, set[str]] = {
     "draft boleto": {"discount", "charge", "boleto", "abandon", "void"},
     "discounted draft": {"charge", "abandon", "void"},
     "abandoned draft": {"discount", "charge", "void"},
-    "open card": {"charge", "decline", "approve", "abandon", "void", "uncollectible"},
-    "open pix": {"charge", "pix", "pay", "expire", "void", "uncollectible"},
-    "open boleto": {"charge", "boleto", "pay", "expire", "void", "uncollectible"},
-    "charged pix, none issued": {"charge", "pix", "abandon", "void", "uncollectible"},
-    "abandoned charged pix": {"charge", "pix", "void", "uncollectible"},
+    # a charge is refused while the last attempt awaits the gateway (issue 17, item 4)
+    "open card": {"decline", "approve", "abandon", "void", "uncollectible"},
+    "declined card": {"charge", "decline", "approve", "abandon", "void", "uncollectible"},
+    "open pix": {"pix", "pay", "expire", "void", "uncollectible"},
+    "open boleto": {"boleto", "pay", "expire", "void", "uncollectible"},
+    "charged pix, none issued": {"pix", "abandon", "void", "uncollectible"},
+    "abandoned charged pix": {"pix", "void", "uncollectible"},
     "paid card": AFTER_PAYMENT,
     "paid pix": AFTER_PAYMENT,
     "paid boleto": AFTER_PAYMENT,
