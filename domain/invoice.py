@@ -72,6 +72,7 @@ class Invoice(LedgerAggregate):
     TOPIC = "payledger:Invoice"
     KIND = "Invoice"
     first_charge: str | None = None  # the first charge request's reason (older snapshots)
+    closed_attempt: int | None = None  # the attempt pending when the ledger closed it
 
     class Created(LedgerCreated):
         TOPIC = "payledger:Invoice.Created"
@@ -242,12 +243,24 @@ class Invoice(LedgerAggregate):
     # -- payment ---------------------------------------------------------------
 
     def approve_card(self, authorization_code: str) -> None:
+        """An approved attempt; on an invoice closed while an attempt was pending, the
+        capture the gateway reports is still recorded (a late payment, `after_close`)."""
         self._require_method("approve a card attempt", "card")
-        self._require("approve a card attempt", InvoiceStatus.OPEN)
+        closed = self._closed_with_an_attempt()
+        if closed is None:
+            self._require("approve a card attempt", InvoiceStatus.OPEN)
         self._paid(
             reference=authorization_code, amount=self.total, splits=self._split(),
-            paid_at=self.now, late=False,
+            paid_at=self.now, late=closed is not None, after_close=closed,
         )
+
+    def _closed_with_an_attempt(self) -> str | None:
+        """The state the ledger closed this invoice in while an attempt it requested
+        still awaited the gateway (None: not so closed)."""
+        closing = (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE)
+        if self.status in closing and self.closed_attempt is not None:
+            return self.status.value
+        return None
 
     def _split(self) -> list[SplitLine]:
         """The parts of the total: an installment's are allotted by its plan (exact for
@@ -262,18 +275,20 @@ class Invoice(LedgerAggregate):
         command = f"record a {self.method} payment"
         if self.method == "card":
             raise self.refuse(command, "card payments are approved attempts")
-        self._require(command, InvoiceStatus.OPEN, InvoiceStatus.EXPIRED)
+        closed = self._closed_with_an_attempt()
+        if closed is None:
+            self._require(command, InvoiceStatus.OPEN, InvoiceStatus.EXPIRED)
         if self.instrument is None:
             raise self.refuse(command, f"no {self.method} charge was issued")
         assert self.expires_at is not None
         if not self.created_at <= paid_at <= self.now:
             raise ValidationError("paid_at", "must fall between the checkout and the report")
-        late = self.now > self.expires_at
-        if late and self.now > self.grace_ends_at():
+        late = self.now > self.expires_at or closed is not None
+        if closed is None and late and self.now > self.grace_ends_at():
             raise self.refuse(command, f"reported after the grace period ({self.grace_ends_at()})")
         self._paid(
             reference=reference, amount=self.total, splits=self._split(),
-            paid_at=paid_at, late=late,
+            paid_at=paid_at, late=late, after_close=closed,
         )
 
     def grace_ends_at(self) -> datetime:
@@ -289,12 +304,14 @@ class Invoice(LedgerAggregate):
         splits: list[SplitLine]
         paid_at: datetime
         late: bool
+        after_close: str | None = None  # paid after the ledger closed it: void, uncollectible
 
     @event(Paid)
     def _paid(
         self, reference: str, amount: int, splits: list[SplitLine],
-        paid_at: datetime, late: bool,
+        paid_at: datetime, late: bool, after_close: str | None = None,
     ) -> None:
+        self.closed_attempt = None
         self.instrument = reference
         self.paid = amount
         self.splits = splits
@@ -342,27 +359,34 @@ class Invoice(LedgerAggregate):
     def void(self, reason: str) -> None:
         self._require("void", InvoiceStatus.DRAFT, InvoiceStatus.OPEN,
                       InvoiceStatus.EXPIRED)
-        self._voided(reason=reason)
+        self._voided(reason=reason, open_attempt=self._open_attempt())
+
+    def _open_attempt(self) -> int | None:
+        return self.attempts if self.pending_attempt else None
 
     class Voided(LedgerEvent):
         TOPIC = "payledger:Invoice.Voided"
         reason: str
+        open_attempt: int | None = None  # the attempt awaiting the gateway, if one was
 
     @event(Voided)
-    def _voided(self, reason: str) -> None:
+    def _voided(self, reason: str, open_attempt: int | None = None) -> None:
         self.status = InvoiceStatus.VOID
+        self.closed_attempt = open_attempt
 
     def mark_uncollectible(self, reason: str) -> None:
         self._require("mark uncollectible", InvoiceStatus.OPEN)
-        self._marked_uncollectible(reason=reason)
+        self._marked_uncollectible(reason=reason, open_attempt=self._open_attempt())
 
     class MarkedUncollectible(LedgerEvent):
         TOPIC = "payledger:Invoice.MarkedUncollectible"
         reason: str
+        open_attempt: int | None = None  # as in Voided
 
     @event(MarkedUncollectible)
-    def _marked_uncollectible(self, reason: str) -> None:
+    def _marked_uncollectible(self, reason: str, open_attempt: int | None = None) -> None:
         self.status = InvoiceStatus.UNCOLLECTIBLE
+        self.closed_attempt = open_attempt
 
     # -- after payment -----------------------------------------------------------
 

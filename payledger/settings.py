@@ -70,6 +70,10 @@ class Settings(BaseModel):
     reserve_window_days: Annotated[int, Field(ge=1, le=365)] = 30
     reserve_interval_days: Annotated[int, Field(ge=1, le=365)] = 7
     refund_platform_fee: bool = True
+    # a capture the gateway reports after the ledger closed the invoice it was asked for
+    # (a subscription canceled, a plan canceled, retries given up): always recorded and
+    # credited, then refunded at once ("refund"), or, for a one-off sale, kept ("reopen")
+    late_payment: Literal["refund", "reopen"] = "refund"
     # refund windows: days after payment a refund may be approved, sent, or expire
     # unsent (None: no limit); Pix's 90 days is the central bank's rule
     refund_window_pix_days: Annotated[int, Field(ge=1, le=3_650)] | None = 90

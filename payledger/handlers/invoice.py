@@ -12,6 +12,7 @@ from payledger.domain.invoice import Invoice, InvoiceItem
 from payledger.domain.refund import Refund, end_for_chargeback
 from payledger.handlers.coupon import redeem_coupon
 from payledger.handlers.product import sale_rules
+from payledger.handlers.refund import refund_late_payment
 from payledger.handlers.steps import invoice_changed, of, on_one
 from payledger.settings import Settings
 from payledger.wiring import AggregateWiring, Handler
@@ -71,7 +72,34 @@ def _decline(invoice: Invoice, cmd: c.DeclineCard, _: Settings) -> None:
     invoice.decline_card(cmd.reason)
 
 
-@on_invoice
+def on_payment(step: InvoiceStep) -> Handler:
+    """A handler running `step`, a payment the gateway reports; a payment on an invoice
+    the ledger closed while the attempt was pending is answered by the `late_payment`
+    policy (`answer_late_payment`), and what closed it stays closed."""
+
+    def run(work: Work, invoice: Invoice, cmd: Any, settings: Settings) -> None:
+        step(invoice, cmd, settings)
+        if not answer_late_payment(work, invoice, settings):
+            invoice_changed(work, invoice)
+
+    return of(step)(on_one(lambda work, cmd: work.named(Invoice, cmd.invoice_id))(run))
+
+
+def answer_late_payment(work: Work, invoice: Invoice, settings: Settings) -> bool:
+    """Whether `invoice` was just paid after the ledger closed it, and so answered:
+    refunded at once (`late_payment="refund"`, the default), or kept when it is a one-off
+    sale and the policy is "reopen". A plan's or a subscription's invoice is refunded
+    either way: what its cancellation ended is not reopened by a payment."""
+    paid = invoice.pending_events[-1] if invoice.pending_events else None
+    if not isinstance(paid, Invoice.Paid) or paid.after_close is None:
+        return False
+    if settings.late_payment == "reopen" and invoice.origin == "sale":
+        return True
+    refund_late_payment(work, invoice, settings, paid.after_close)
+    return True
+
+
+@on_payment
 def _approve(invoice: Invoice, cmd: c.ApproveCard, _: Settings) -> None:
     invoice.approve_card(cmd.authorization_code)
 
@@ -87,7 +115,7 @@ def _boleto(invoice: Invoice, cmd: c.IssueBoleto, _: Settings) -> None:
     invoice.issue_boleto(cmd.digitable_line, cmd.due_at)
 
 
-@on_invoice
+@on_payment
 def _payment(invoice: Invoice, cmd: c.RecordPayment, _: Settings) -> None:
     invoice.record_payment(cmd.reference, cmd.paid_at or invoice.now)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from payledger.domain import commands as c
 from payledger.domain.invoice import Invoice
@@ -15,6 +15,7 @@ from payledger.wiring import AggregateWiring, Handler
 from payledger.work import Work
 
 RefundStep = Callable[[Refund, Invoice, Any, Settings], None]
+LEDGER = "ledger"  # who requests a refund the ledger's own policy decides
 
 
 def request_refund(work: Work, cmd: c.RequestRefund, settings: Settings) -> UUID:
@@ -29,6 +30,23 @@ def request_refund(work: Work, cmd: c.RequestRefund, settings: Settings) -> UUID
         justification=cmd.justification, under_dispute=invoice.dispute == "open",
     )
     return work.add(refund).id
+
+
+def refund_late_payment(work: Work, invoice: Invoice, settings: Settings, closed: str) -> Refund:
+    """A payment recorded after the ledger closed its invoice (`Invoice.Paid.after_close`)
+    refunded at once: requested and approved by the ledger in the payment's transaction,
+    for the host to send like any approved refund."""
+    refund_id = uuid5(invoice.id, f"late payment/{invoice.version}")
+    amount = invoice.refundable
+    invoice.reserve_refund(refund_id, amount, LEDGER, settings.refund_windows)
+    refund = work.add(Refund(
+        id=refund_id, invoice_id=invoice.id, amount=amount, currency=invoice.currency,
+        full=True, requested_by=LEDGER, under_dispute=False,
+        justification=f"paid after the invoice was closed ({closed}): refunded at once "
+                      "(late_payment=refund)",
+    ))
+    refund.approve(invoice.refund_deadline(settings.refund_windows))
+    return refund
 
 
 def on_refund(step: RefundStep) -> Handler:

@@ -221,9 +221,19 @@ def test_a_cancel_voids_the_open_invoice_and_charges_nothing_more(sale):
     assert s.invoice(2).status == "void"
     assert s.plan.timers() == {}
     for command in (c.CancelPlan(plan_id=s.id, reason="again"),
-                    c.InvoiceInstallment(plan_id=s.id, number=3),
-                    c.ApproveCard(invoice_id=s.invoice(2).id, authorization_code="LATE")):
+                    c.InvoiceInstallment(plan_id=s.id, number=3)):
         refused_without_writing(s.ledger, InvalidTransition, lambda cmd=command: s.run(cmd))
+    # the gateway captures the charge it was asked for before the cancel: recorded,
+    # refunded at once (late_payment=refund), and the plan stays canceled (issue 17, item 3)
+    s.run(c.ApproveCard(invoice_id=s.invoice(2).id, authorization_code="LATE"))
+    late = s.invoice(2)
+    assert (late.status, late.paid, sum(late.reserved.values())) == ("paid", late.total,
+                                                                     late.total)
+    (refund_id,) = late.reserved
+    refund = s.ledger.load(Refund, UUID(refund_id))
+    assert (refund.status, refund.requested_by, refund.amount) == ("approved", "ledger",
+                                                                   late.total)
+    assert (s.plan.states, s.plan.status) == (("paid", "canceled", "canceled"), "canceled")
 
 
 def test_an_installment_invoice_is_not_voided_on_its_own(sale):

@@ -1,6 +1,7 @@
-"""Issue 17, items 4-6, through the Ledger on real stores: no second charge while one
-awaits the gateway (two workers at once included), a subscription's invoices closed
-only through the subscription, and only checkouts abandoned."""
+"""Issue 17, items 3-6, through the Ledger on real stores: a gateway's late answer on an
+invoice the ledger closed is recorded, credited and refunded; no second charge while
+one awaits the gateway (two workers at once included); a subscription's invoices closed
+only through the subscription; only checkouts abandoned."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from payledger.domain import commands as c
 from payledger.domain.errors import InvalidTransition
 from payledger.domain.installments import installment_invoice_id
 from payledger.domain.invoice import Invoice
+from payledger.domain.refund import Refund
 from payledger.domain.subscription import Subscription
 from payledger.ledger import Ledger
 from payledger.settings import Settings
+from payledger.settlement import open_settlement
 from tests import factories as f
 from tests.integration.test_installments import create_plan
 from tests.integration.test_subscription import PLAN
@@ -143,3 +146,73 @@ def test_only_checkouts_are_abandoned(sqlite_ledger, clock):
     assert not any(_abandoned(sqlite_ledger, i) for i in later)
     with pytest.raises(InvalidTransition, match="not opened by a buyer at a checkout"):
         sqlite_ledger.execute(SCHEDULER, c.AbandonCheckout(invoice_id=renewal))
+
+
+def test_a_capture_after_a_cancel_is_recorded_credited_and_refunded(tmp_path, clock):
+    """A subscription canceled while its renewal's charge awaits the gateway; the buyer
+    was charged: the capture is recorded, each party credited, and the whole of it
+    refunded at once; the subscription stays canceled."""
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/events.db")
+    ledger = Ledger(settings, clock=clock)
+    settlement = open_settlement(settings, ledger=ledger)
+    try:
+        sub = _subscribe(ledger)
+        assert sub.open_invoice_id is not None
+        ledger.execute(GATEWAY, c.ApproveCard(invoice_id=sub.open_invoice_id,
+                                              authorization_code="A-1"))
+        ledger.tick(ledger.load(Subscription, sub.id).period_end)  # the renewal charged
+        renewal = ledger.load(Subscription, sub.id).open_invoice_id
+        assert renewal is not None
+        cancel = c.CancelSubscription(subscription_id=sub.id, reason="buyer left")
+        ledger.execute(platform_for(cancel, account="acct-1"), cancel)
+        assert ledger.load(Invoice, renewal).status == "void"
+        ledger.execute(GATEWAY, c.ApproveCard(invoice_id=renewal, authorization_code="LATE"))
+        late = ledger.load(Invoice, renewal)
+        assert (late.status, late.paid) == ("paid", PLAN["price"])
+        paid = [e for e in ledger.events.get(renewal) if isinstance(e, Invoice.Paid)]
+        assert (paid[-1].after_close, paid[-1].late) == ("void", True)
+        (refund_id,) = late.reserved
+        refund = ledger.load(Refund, UUID(refund_id))
+        assert (refund.status, refund.amount, refund.requested_by) == (
+            "approved", PLAN["price"], "ledger")
+        assert ledger.load(Subscription, sub.id).status == "canceled"
+        settlement.catch_up()
+        credited = sum(b.holding for b in settlement.balances())
+        assert credited == 2 * PLAN["price"]  # the first cycle and the late capture
+        ledger.execute(GATEWAY, c.SendRefund(refund_id=refund.id, gateway_reference="GW-9"))
+        ledger.execute(GATEWAY, c.SucceedRefund(refund_id=refund.id))
+        settlement.catch_up()
+        assert sum(b.holding for b in settlement.balances()) == PLAN["price"]
+        assert ledger.load(Invoice, renewal).status == "refunded"
+    finally:
+        settlement.close()
+        ledger.close()
+
+
+@pytest.mark.parametrize(("policy", "status"), [("refund", "approved"), ("reopen", None)])
+def test_a_pix_paid_after_its_sale_was_voided_follows_the_policy(tmp_path, clock, policy,
+                                                                  status):
+    ledger = Ledger(Settings(store_url=f"sqlite:///{tmp_path}/events.db",
+                             late_payment=policy), clock=clock)
+    try:
+        invoice_id = ledger.execute(CHECKOUT, f.create_invoice("pix")).aggregate_id
+        ledger.execute(GATEWAY, c.IssuePix(invoice_id=invoice_id, txid=f.TXID))
+        void = c.VoidInvoice(invoice_id=invoice_id, reason="checkout closed")
+        ledger.execute(platform_for(void, account="acct-1"), void)
+        clock.advance(HOUR)
+        ledger.execute(GATEWAY, c.RecordPayment(invoice_id=invoice_id, reference="E2E-1"))
+        paid = ledger.load(Invoice, invoice_id)
+        assert paid.status == "paid"
+        refunds = [ledger.load(Refund, UUID(r)).status for r in paid.reserved]
+        assert refunds == ([status] if status else [])
+    finally:
+        ledger.close()
+
+
+def test_a_draft_voided_with_no_attempt_takes_no_payment(sqlite_ledger):
+    invoice_id = sqlite_ledger.execute(CHECKOUT, f.create_invoice()).aggregate_id
+    void = c.VoidInvoice(invoice_id=invoice_id, reason="duplicate")
+    sqlite_ledger.execute(platform_for(void, account="acct-1"), void)
+    with pytest.raises(InvalidTransition, match="state 'void'"):
+        sqlite_ledger.execute(GATEWAY, c.ApproveCard(invoice_id=invoice_id,
+                                                     authorization_code="A-1"))

@@ -270,7 +270,7 @@ LEGAL: dict[str, set[str]] = {
     "expired pix": {"pay", "pix", "void"},
     "expired boleto": {"pay", "boleto", "void"},
     "void": set(),
-    "uncollectible": set(),
+    "uncollectible": {"approve"},  # closed with attempt 1 pending: a late capture is recorded
     "disputed": {"refund", "win", "lose", "end warranty"},
     "dispute won": AFTER_PAYMENT,
     "charged back": {"end warranty"},
