@@ -235,11 +235,25 @@ class TimerIndex:
         self._earliest = micros(found[0].due_at) if found else self._after
         return found
 
+    def failed(self) -> list[Due]:
+        """Timers marked failed (their step refused and set aside), earliest first."""
+        self.flush()
+        query = (select(self.timers).where(self.timers.c.failed.is_(True))
+                 .order_by(self.timers.c.due_at, self.timers.c.aggregate_id))
+        with self.engine.connect() as conn:
+            return [Due(UUID(row.aggregate_id), row.action, row.account, row.kind,
+                        instant(row.due_at), _uuid(row.set_by), _uuid(row.correlation_id))
+                    for row in conn.execute(query)]
+
     def handled(self) -> None:
         """The caller ran (or marked failed) every timer the last `due` returned: what
         is due next is the first timer after them, or one recorded since."""
         if self._after is not None:
             self._earliest, self._after = self._after, None
+
+    def forget_bound(self) -> None:
+        """Some timer due was left unrun (a race lost): the next `due` reads the table."""
+        self._earliest = self._after = None
 
     def mark_failed(self, refused: Iterable[Due]) -> None:
         refused = list(refused)

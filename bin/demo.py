@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from payledger.adapters.timer_index import Due
 from payledger.dead_letters import letters
+from payledger.domain.balance import Balance
 from payledger.domain.errors import NotFound, ValidationError
 from payledger.domain.money import format_minor
 from payledger.domain.time import SimulatedClock, aware, local_date
@@ -219,10 +221,7 @@ def _event_types(ledger: Ledger, after: int, settlement: Settlement,
 def run_tick(store: str | None, as_of: str) -> None:
     """The Ledger's steps (expiries, renewals, installments, ...), then the settlement's
     (releases, reserves), which follow from what the first wrote."""
-    try:
-        instant = aware(datetime.fromisoformat(as_of), "as_of")
-    except ValueError:
-        raise ValidationError("as_of", f"{as_of!r} is not an ISO 8601 instant") from None
+    instant = _instant(as_of)
     ledger = open_ledger(store)
     try:
         settlement = open_settlement(ledger.settings, ledger=ledger)
@@ -235,9 +234,52 @@ def run_tick(store: str | None, as_of: str) -> None:
         ledger.close()
     for name, report in reports.items():
         console.print(f"{name} tick to {report.as_of.isoformat()}: {report.executed} steps run "
-                      f"in {report.rounds} rounds, {len(report.refused)} refused")
+                      f"in {report.rounds} rounds, {len(report.refused)} refused, "
+                      f"{report.lost} left for the next tick (lost a race "
+                      f"{report.retried} times)")
         for timer, reason in report.refused:
             console.print(f"  refused {timer.action} of {timer.aggregate_id}: {reason}")
+
+
+def run_scheduler_status(store: str | None, as_of: str | None) -> None:
+    """Both schedulers' status: due steps, and failed ones with their error; a failed
+    release names the matured money it holds back."""
+    ledger = open_ledger(store)
+    try:
+        instant = _instant(as_of) if as_of else ledger.clock.now()
+        settlement = open_settlement(ledger.settings, ledger=ledger)
+        try:
+            statuses = [ledger.scheduler.status(instant), settlement.scheduler.status(instant)]
+            rows = [[status.app, failed.timer.action, str(failed.timer.aggregate_id),
+                     failed.timer.due_at.isoformat(), _held_back(settlement, failed.timer,
+                                                                 instant), failed.error]
+                    for status in statuses for failed in status.failed]
+        finally:
+            settlement.close()
+    finally:
+        ledger.close()
+    for status in statuses:
+        console.print(f"{status.app}: {status.due} steps due by {instant.isoformat()}, "
+                      f"{len(status.failed)} failed")
+    if rows:
+        show("Failed steps (run again by `payledger dead-letters retry`)",
+             ["app", "step", "aggregate", "due", "held back", "error"], rows)
+
+
+def _held_back(settlement: Settlement, timer: Due, as_of: datetime) -> str:
+    """What a failed release keeps pending though it matured ("" for other steps)."""
+    if timer.action != "release":
+        return ""
+    found: Balance = settlement.repository.get(timer.aggregate_id)
+    matured = sum(r["amount"] for r in found.receivables.values() if r["available_on"] <= as_of)
+    return format_minor(matured, 2)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return aware(datetime.fromisoformat(text), "as_of")
+    except ValueError:
+        raise ValidationError("as_of", f"{text!r} is not an ISO 8601 instant") from None
 
 
 def run_settlement_reset(store: str | None) -> None:

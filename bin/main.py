@@ -9,6 +9,7 @@ import click
 from payledger.cli.demo import (
     run_dead_letters,
     run_demo,
+    run_scheduler_status,
     run_settlement_reset,
     run_tick,
     verify_chain,
@@ -68,6 +69,21 @@ def settlement_reset(store: str | None) -> None:
     up again from the Ledger's log, and list the bank accounts, withdrawals and
     adjustments only the old store held."""
     run_settlement_reset(store)
+
+
+@cli.group()
+def scheduler() -> None:
+    """The time-driven steps of the Ledger and of the settlement."""
+
+
+@scheduler.command("status")
+@store_option
+@click.option("--as-of", "as_of", default=None, metavar="ISO",
+              help="Count the steps due by this instant (default: now).")
+def scheduler_status(store: str | None, as_of: str | None) -> None:
+    """Steps due and not run, and every step marked failed with why (a failed release
+    shows the money it holds back)."""
+    run_scheduler_status(store, as_of)
 
 
 @cli.command("dead-letters")

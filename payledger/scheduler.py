@@ -12,6 +12,7 @@ until nothing more is due by `as_of`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,12 @@ from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Mapper,
+    Notification,
+    PersistenceError,
+)
 
 from payledger.adapters.timer_index import Due, TimerIndex, Timers
 from payledger.dead_letters import follower_envelope, letters
@@ -63,15 +69,41 @@ class TickReport:
     refused: list[tuple[Due, str]] = field(default_factory=list)
     """Steps refused by their aggregate: marked failed, and set aside as dead letters."""
     lost: int = 0
-    """Steps that lost a race (`Conflict`): not marked, run again by the next tick."""
+    """Steps that lost every race (`Conflict`) or met a store error each time they were
+    run: not marked failed, left for the next tick."""
+    retried: int = 0
+    """Runs again of a step that lost a race or met a store error, in this tick."""
     skipped: int = 0
     """Steps refused because their timer was gone (another process ran them first)."""
     rounds: int = 0
     followers: dict[str, TickReport] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Failed:
+    """A step marked failed: it runs again only when an operator retries its letter."""
+
+    timer: Due
+    error: str
+
+
+@dataclass(frozen=True)
+class SchedulerStatus:
+    """What an operator reads of one scheduler: steps due and not run, and every step
+    marked failed with why (`payledger scheduler status`)."""
+
+    app: str
+    as_of: datetime
+    due: int  # steps due by `as_of`, not failed (a count up to Scheduler.PAGE)
+    failed: list[Failed]
+
+
 class Scheduler:
     PAGE = 1000
+    RETRIES = 4
+    """Rounds a step that lost a race (or met a store error) is run again in one tick."""
+    RETRY_BACKOFF = 0.05
+    """Seconds before the first run again; each later one waits twice as long."""
 
     def __init__(self, app: App, index: TimerIndex, policy: TimePolicy,
                  timed: Mapping[str, Mapping[str, StepCommand]],
@@ -126,36 +158,47 @@ class Scheduler:
         return aggregate
 
     def tick(self, as_of: datetime) -> TickReport:
-        """Run every step due by `as_of`, round after round, until nothing is due. A step
-        that lost a race is left for the next tick (not marked, and the index's bound
-        not moved past it)."""
+        """Run every step due by `as_of`, round after round, until nothing is due.
+
+        A step that lost a race or met a store error is run again in the next round,
+        after a backoff that doubles each time (`RETRY_BACKOFF`); after `RETRIES` it is
+        left for the next tick, never marked failed (its money is not hidden), and
+        counted in `TickReport.lost`.
+        """
         as_of = aware(as_of, "as_of")
         report = TickReport(as_of)
-        lost: set[tuple[UUID, str]] = set()
+        tries: dict[tuple[UUID, str], int] = {}
         while True:
             self.catch_up()
             due = [timer for timer in self.index.due(as_of, limit=self.PAGE)
-                   if (timer.aggregate_id, timer.action) not in lost]
+                   if tries.get((timer.aggregate_id, timer.action), 0) <= self.RETRIES]
             if not due:
+                if any(n > self.RETRIES for n in tries.values()):
+                    self.index.forget_bound()  # what was left is due again next tick
                 return report
             report.rounds += 1
             if report.rounds > self.max_rounds:
                 raise PayLedgerError(f"tick to {as_of} did not settle in {self.max_rounds} rounds")
             lost_now = self._run(due, report)
-            if lost_now:
-                lost.update((timer.aggregate_id, timer.action) for timer in lost_now)
-            else:
+            if not lost_now:
                 self.index.handled()
+                continue
+            for timer in lost_now:
+                key = (timer.aggregate_id, timer.action)
+                tries[key] = tries.get(key, 0) + 1
+                report.retried += 1
+                report.lost += tries[key] > self.RETRIES
+            time.sleep(self.RETRY_BACKOFF * 2 ** (max(tries.values()) - 1))
 
     def _run(self, due: list[Due], report: TickReport) -> list[Due]:
         """The round's steps in one transaction (each dated at its own due instant);
         when one is refused, nothing of the batch is written and each runs alone, so
         the refused one is marked and set aside (a dead letter) and the others are
-        written. Returns the steps that lost a race."""
+        written. Returns the steps that lost a race or met a store error."""
         steps = [self._step(timer) for timer in due]
         try:
             self.app.execute_many(steps)
-        except PayLedgerError:
+        except (PayLedgerError, PersistenceError):
             pass
         else:
             report.executed += len(steps)
@@ -165,8 +208,8 @@ class Scheduler:
         for timer, (actor, command) in zip(due, steps, strict=True):
             try:
                 self.app.execute(actor, command)
-            except Conflict:
-                lost.append(timer)  # a race, not a refusal: the next tick runs it again
+            except (Conflict, PersistenceError):
+                lost.append(timer)  # a race or the store, not a refusal: run it again
             except PayLedgerError as error:
                 if self._still_due(timer):
                     refused.append((timer, str(error)))
@@ -178,7 +221,6 @@ class Scheduler:
         for timer, reason in refused:
             self._set_aside(timer, reason)
         report.refused.extend(refused)
-        report.lost += len(lost)
         return lost
 
     def _still_due(self, timer: Due) -> bool:
@@ -191,6 +233,17 @@ class Scheduler:
             return False
         return bool(aggregate.timers(self.policy).get(timer.action) == timer.due_at)
 
+    def status(self, as_of: datetime) -> SchedulerStatus:
+        """Steps due by `as_of` not yet run, and every step marked failed with its
+        letter's error: a failed mark is never silent."""
+        self.catch_up()
+        pending = letters(self.app, self.follower)  # type: ignore[arg-type]
+        errors = {letter.key: letter.error for letter in pending}
+        failed = [Failed(timer, errors.get(_key(timer), "(no pending letter: retried)"))
+                  for timer in self.index.failed()]
+        due = len(self.index.due(aware(as_of, "as_of"), limit=self.PAGE))
+        return SchedulerStatus(self.app.name, as_of, due, failed)
+
     # -- dead letters --------------------------------------------------------------
 
     @property
@@ -200,7 +253,7 @@ class Scheduler:
     def _set_aside(self, timer: Due, error: str) -> None:
         """A refused step's dead letter, in the app's store (reopened when a step an
         operator retried is refused again)."""
-        key = f"{timer.action}:{timer.aggregate_id}:{timer.due_at.isoformat()}"
+        key = _key(timer)
         with acting(follower_envelope(SCHEDULER, "scheduler", key, timer.due_at)):
             try:
                 letter = load(self.app, DeadLetter, DeadLetter.create_id(self.follower, key))
@@ -231,3 +284,8 @@ class Scheduler:
         # the step names the event that set its timer, and keeps its conversation
         return actor, command.model_copy(update={"causation_id": timer.set_by,
                                                  "correlation_id": timer.correlation_id})
+
+
+def _key(timer: Due) -> str:
+    """A timed step's dead-letter key: the step, its aggregate and its due instant."""
+    return f"{timer.action}:{timer.aggregate_id}:{timer.due_at.isoformat()}"

@@ -5,13 +5,14 @@ account), and an operator retries it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 
 from payledger.cli.main import main
 from payledger.dead_letters import letters
@@ -22,6 +23,7 @@ from payledger.domain.errors import Conflict, InvalidTransition
 from payledger.domain.invoice import Invoice
 from payledger.domain.permissions import Actor
 from payledger.ledger import Ledger
+from payledger.scheduler import Scheduler
 from payledger.settings import Settings
 from payledger.settlement import Settlement, open_settlement
 from tests import factories as f
@@ -191,3 +193,63 @@ def test_the_command_lists_and_retries_them(tmp_path, capsys):
     assert "settlement" in out
     assert main(["dead-letters", "retry", "--store", store]) == 0
     assert "1 still pending" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("error", [Conflict("ExpireInvoice: a concurrent write won"),
+                                   OperationalError("database is locked")])
+def test_a_timed_step_that_loses_a_race_is_run_again_in_the_same_tick(
+    sqlite_ledger, monkeypatch, clock, error
+):
+    """Issue 17, item 1: a race or a store error is retried with backoff, never marked
+    failed; the step runs once it wins."""
+    invoice_id = sqlite_ledger.execute(platform("checkout", "acct-1"), f.create_invoice(
+        method="pix")).aggregate_id
+    sqlite_ledger.execute(platform("gateway", "acct-1"), c.IssuePix(invoice_id=invoice_id,
+                                                                     txid=f.TXID))
+    execute_many, failures = Ledger.execute_many, [error, error]
+
+    def losing_twice(self: Ledger, actor: Actor, command: Any) -> Any:
+        if isinstance(command, c.ExpireInvoice) and failures:
+            raise failures.pop()
+        return execute_many(self, [(actor, command)])[0]
+
+    monkeypatch.setattr(Scheduler, "RETRY_BACKOFF", 0.001)
+    monkeypatch.setattr(Ledger, "execute", losing_twice)
+    monkeypatch.setattr(Ledger, "execute_many", lambda self, steps: [
+        losing_twice(self, a, cmd) for a, cmd in steps])
+    report = sqlite_ledger.tick(clock.now() + timedelta(days=2))
+    # the round's batch and the step run alone both lost; the next round won
+    assert (report.executed, report.retried, report.lost, report.refused) == (1, 1, 0, [])
+    assert failures == []
+    assert sqlite_ledger.load(Invoice, invoice_id).status == "expired"
+    assert list(letters(sqlite_ledger)) == []
+
+
+def test_the_schedulers_status_shows_a_failed_release_and_the_money_it_holds(
+    tmp_path, monkeypatch, clock, capsys
+):
+    """A release refused and marked failed is never silent: `payledger scheduler status`
+    names it, its error and the matured money it keeps pending."""
+    store = f"sqlite:///{tmp_path}/events.db"
+    ledger = Ledger(Settings(store_url=store), clock=clock)
+    settlement = open_settlement(ledger.settings, ledger=ledger)
+    try:
+        sell(ledger, "acct-1")
+        monkeypatch.setattr(Balance, "release", lambda self, as_of: (_ for _ in ()).throw(
+            InvalidTransition("Balance", "open", "release funds", "a refusal for the test")))
+        report = settlement.tick(clock.now() + timedelta(days=20))
+        assert len(report.refused) == 2  # the producer's wallet and the platform's
+        status = settlement.scheduler.status(clock.now() + timedelta(days=20))
+        assert [f.timer.action for f in status.failed] == ["release", "release"]
+        assert all("a refusal for the test" in f.error for f in status.failed)
+    finally:
+        settlement.close()
+        ledger.close()
+    clock_now = (clock.now() + timedelta(days=20)).isoformat()
+    assert main(["scheduler", "status", "--store", store, "--as-of", clock_now]) == 0
+    out = capsys.readouterr().out
+    assert "settlement: 0 steps due" in out
+    assert "2 failed" in out
+    assert "9000.00" not in out  # amounts are per wallet: 90.00 and 10.00
+    assert "90.00" in out
+    assert "a refusal for the test" in re.sub(r"[│\s]+", " ", out)  # cells may wrap
