@@ -32,6 +32,7 @@ from payledger.domain.permissions import (
     Actor,
     Permission,
 )
+from payledger.domain.time import DEFAULT_TIMEZONE, timezone_name
 
 NAMESPACE = UUID("7a3c1d52-9e0b-4f6a-8c21-3b5d9e7f1a64")
 OWNER = "owner"
@@ -74,6 +75,7 @@ class Account(LedgerAggregate):
     TOPIC = "payledger:Account"
     KIND = "Account"
     READ = Permission.MANAGE_COLLABORATORS
+    timezone = DEFAULT_TIMEZONE  # older snapshots
 
     @staticmethod
     def create_id(account: str) -> UUID:
@@ -85,20 +87,26 @@ class Account(LedgerAggregate):
         owner_user: str
         document: str
         kind: str
+        timezone: str = DEFAULT_TIMEZONE  # its business calendar (older events: the default)
 
     @event(Registered)
-    def __init__(self, id: UUID, name: str, owner_user: str, document: str, kind: str) -> None:
+    def __init__(self, id: UUID, name: str, owner_user: str, document: str, kind: str,
+                 timezone: str = DEFAULT_TIMEZONE) -> None:
         self.name = name
+        self.timezone = timezone
         self.owner_user = owner_user
         self.document = document
         self.kind = AccountKind(kind)
         self.collaborators: dict[str, Collaborator] = {}  # by user (lower-cased email)
 
     @classmethod
-    def register(cls, name: str, owner_user: str, document: str, kind: str) -> Account:
+    def register(cls, name: str, owner_user: str, document: str, kind: str,
+                 timezone: str = DEFAULT_TIMEZONE) -> Account:
+        """`timezone`: the account's business calendar (its subscriptions renew and its
+        plans fall due by it); those sold keep the one they were sold in."""
         check_kind(document, kind)
         return cls(id=cls.create_id(name), name=name, owner_user=owner_user,
-                   document=document, kind=kind)
+                   document=document, kind=kind, timezone=timezone_name(timezone))
 
     # -- reading -------------------------------------------------------------------
 

@@ -44,7 +44,13 @@ from eventsourcing.domain import event
 from payledger.domain.customer import Customer, CustomerData
 from payledger.domain.envelope import LedgerAggregate, LedgerCreated, LedgerEvent
 from payledger.domain.errors import ValidationError
-from payledger.domain.time import charge_date, local_date, next_charge_date
+from payledger.domain.time import (
+    add_local_days,
+    charge_date,
+    local_date,
+    next_charge_date,
+    wall_clock,
+)
 
 RETRY_DAYS = (1, 3, 5)
 """Days after each failed attempt of a cycle before the next retry; then the cycle fails."""
@@ -84,6 +90,7 @@ class PeriodEnd:
 
 class Subscription(LedgerAggregate):
     TOPIC = "payledger:Subscription"
+    charge_time: str | None = None  # the local time renewals fall at (older snapshots: None)
     KIND = "Subscription"
 
     @classmethod
@@ -99,7 +106,7 @@ class Subscription(LedgerAggregate):
         if (first_invoice_id is None) != (trial_days > 0):
             raise ValidationError("first_invoice_id", "is needed exactly when there is no trial")
         if trial_days:
-            period_end = now + timedelta(days=trial_days)
+            period_end = add_local_days(now, trial_days, timezone)
             trial_ends_at: datetime | None = period_end
             expires_at = None
         else:
@@ -154,6 +161,7 @@ class Subscription(LedgerAggregate):
         self.charge_day = charge_day
         self.period_start = period_start
         self.period_end = period_end
+        self.charge_time = wall_clock(period_start, timezone)  # renewals keep it, DST or not
         self.trial_ends_at = trial_ends_at
         self.incomplete_expires_at = incomplete_expires_at
         self.status: SubscriptionStatus = S.TRIALING if trial_ends_at is not None else S.INCOMPLETE
@@ -357,7 +365,8 @@ class Subscription(LedgerAggregate):
 
     def _following_end(self, months: int | None = None) -> datetime:
         months = months or self.plan["interval_months"]
-        return charge_date(self.period_end, months, self.charge_day, self.timezone)
+        return charge_date(self.period_end, months, self.charge_day, self.timezone,
+                           self.charge_time)
 
     class Renewed(LedgerEvent):
         TOPIC = "payledger:Subscription.Renewed"
@@ -487,7 +496,7 @@ class Subscription(LedgerAggregate):
                 reactivated_by=by, cycle=self.cycle, invoice_id=None, plan=self.plan,
                 charge_day=self.charge_day, period_start=self.now,
                 period_end=next_charge_date(self.now, self.charge_day, self.timezone,
-                                            self.period_end),
+                                            self.charge_time),
             )
             return
         plan = self.pending_plan or self.plan
@@ -515,10 +524,11 @@ class Subscription(LedgerAggregate):
     ) -> None:
         self.status = S.ACTIVE
         self.cycle = cycle
-        if invoice_id is not None:
+        if invoice_id is not None:  # a new cycle bought now: at this time of day on
             self.open_invoice_id = invoice_id
             self.invoice_ids.append(invoice_id)
             self.pending_plan = None
+            self.charge_time = wall_clock(period_start, self.timezone)
         self.plan = plan
         self.charge_day = charge_day
         self.period_start = period_start
@@ -575,9 +585,9 @@ class Subscription(LedgerAggregate):
             raise ValidationError("charge_day", "must be between 1 and 31")
         if day == self.charge_day:
             raise ValidationError("charge_day", f"is already {day}")
-        next_renewal = charge_date(self.period_end, 0, day, self.timezone)
+        next_renewal = charge_date(self.period_end, 0, day, self.timezone, self.charge_time)
         if next_renewal <= self.now:
-            next_renewal = charge_date(self.period_end, 1, day, self.timezone)
+            next_renewal = charge_date(self.period_end, 1, day, self.timezone, self.charge_time)
         self._charge_date_changed(charge_day=day, period_end=next_renewal)
 
     class ChargeDateChanged(LedgerEvent):

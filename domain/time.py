@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from payledger.domain.errors import ValidationError
 
@@ -51,6 +51,15 @@ class SimulatedClock:
         self._now = instant
 
 
+def timezone_name(value: str) -> str:
+    """`value` if it names an IANA timezone this machine knows ("America/New_York")."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("timezone", f"unknown timezone {value!r}") from None
+    return value
+
+
 def aware(instant: datetime, field: str) -> datetime:
     """Return `instant` in UTC, refusing naive datetimes."""
     if instant.tzinfo is None or instant.utcoffset() is None:
@@ -86,26 +95,62 @@ def due_dates(first: date, count: int) -> list[date]:
     return dates
 
 
-def charge_date(month_of: datetime, months: int, day: int, tz: str,
-                time_of: datetime | None = None) -> datetime:
-    """`day` of the month `months` after `month_of`'s (clamped to the month's end), local.
+def local_instant(day: date, clock: time, tz: str) -> datetime:
+    """Wall-clock `clock` on calendar day `day` in `tz`, as UTC.
 
-    The local time of day is `time_of`'s (default `month_of`'s); the result is UTC.
+    A time a daylight-saving change skips (02:30 on the night clocks jump from 02:00 to
+    03:00) becomes the first valid instant after the gap (03:00); a time that occurs
+    twice (clocks set back) is its first occurrence.
     """
     zone = ZoneInfo(tz)
-    local = month_of.astimezone(zone)
-    clock = (time_of or month_of).astimezone(zone)
+    wall = datetime.combine(day, clock.replace(tzinfo=None), tzinfo=zone)
+    if wall.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall.replace(tzinfo=None):
+        return wall.astimezone(UTC)
+    later = wall.replace(second=0, microsecond=0)
+    while later.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != \
+            later.replace(tzinfo=None):
+        later += timedelta(minutes=1)  # transitions fall on whole minutes
+    return later.astimezone(UTC)
+
+
+def wall_clock(instant: datetime, tz: str) -> str:
+    """`instant`'s local time of day in `tz`, as ISO text ("02:30:00")."""
+    return instant.astimezone(ZoneInfo(tz)).time().isoformat()
+
+
+def _clock(time_of: datetime | str | None, default: datetime, tz: str) -> time:
+    if isinstance(time_of, str):
+        return time.fromisoformat(time_of)
+    return (time_of or default).astimezone(ZoneInfo(tz)).time()
+
+
+def charge_date(month_of: datetime, months: int, day: int, tz: str,
+                time_of: datetime | str | None = None) -> datetime:
+    """`day` of the month `months` after `month_of`'s (clamped to the month's end), local.
+
+    The local time of day is `time_of`'s (an instant's, or a `wall_clock` text; default
+    `month_of`'s), kept across daylight-saving changes (`local_instant`); the result is
+    UTC.
+    """
+    local = month_of.astimezone(ZoneInfo(tz))
     year, month = divmod(local.year * 12 + local.month - 1 + months, 12)
     last = calendar.monthrange(year, month + 1)[1]
-    target = datetime(year, month + 1, min(day, last), clock.hour, clock.minute,
-                      clock.second, clock.microsecond, tzinfo=zone)
-    return target.astimezone(UTC)
+    return local_instant(date(year, month + 1, min(day, last)), _clock(time_of, month_of, tz),
+                         tz)
 
 
-def next_charge_date(after: datetime, day: int, tz: str, time_of: datetime) -> datetime:
+def next_charge_date(after: datetime, day: int, tz: str,
+                     time_of: datetime | str) -> datetime:
     """The first `day` of a month (at `time_of`'s local time) strictly after `after`."""
     candidate = charge_date(after, 0, day, tz, time_of)
     return candidate if candidate > after else charge_date(after, 1, day, tz, time_of)
+
+
+def add_local_days(instant: datetime, days: int, tz: str) -> datetime:
+    """`days` calendar days after `instant` at the same local time of day (a trial's
+    end): across a daylight-saving change that is not `days` x 24 hours."""
+    local = instant.astimezone(ZoneInfo(tz))
+    return local_instant(local.date() + timedelta(days=days), local.time(), tz)
 
 
 def add_business_days(start: datetime, days: int, tz: str = DEFAULT_TIMEZONE) -> datetime:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, StringConstraints, model_validator
 
 from payledger.domain.account import profile_permissions
-from payledger.domain.commands.base import Command, _in_field
+from payledger.domain.commands.base import Command, Timezone, _in_field
 from payledger.domain.commands.buyer import Document, Email
 from payledger.domain.customer import is_valid_cpf
 from payledger.domain.errors import ValidationError
@@ -36,6 +36,7 @@ class RegisterAccount(Command):
     owner_user: Email
     document: Document
     kind: Literal["person", "company"]
+    timezone: Timezone | None = None  # its business calendar; default: the installation's
 
     def acting_account(self, actor: Actor) -> str:
         return self.account

@@ -22,7 +22,7 @@ from payledger.domain.errors import Forbidden, ValidationError
 from payledger.domain.money import currency_code
 from payledger.domain.permissions import Actor, Kind, Permission
 from payledger.domain.text import clean_line, clean_text
-from payledger.domain.time import aware
+from payledger.domain.time import aware, timezone_name
 
 Cents = Annotated[int, Field(ge=1, le=10**12, strict=True)]
 
@@ -45,6 +45,8 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                      AfterValidator(_in_field(clean_text))]
 Instant = Annotated[datetime, AfterValidator(_in_field(lambda v: aware(v, "instant")))]
 Currency = Annotated[str, AfterValidator(_in_field(currency_code))]
+Timezone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+                     AfterValidator(_in_field(timezone_name))]
 
 
 def from_pydantic(error: pydantic.ValidationError) -> ValidationError:

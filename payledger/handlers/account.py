@@ -13,10 +13,18 @@ from payledger.wiring import AggregateWiring
 from payledger.work import Work
 
 
-def register_account(work: Work, cmd: c.RegisterAccount, _: Settings) -> UUID:
+def register_account(work: Work, cmd: c.RegisterAccount, settings: Settings) -> UUID:
     if find(work, Account, Account.create_id(cmd.account)) is not None:
         raise ValidationError("account", f"account {cmd.account} is already registered")
-    return work.add(Account.register(cmd.account, cmd.owner_user, cmd.document, cmd.kind)).id
+    return work.add(Account.register(cmd.account, cmd.owner_user, cmd.document, cmd.kind,
+                                     cmd.timezone or settings.timezone)).id
+
+
+def account_timezone(work: Work, settings: Settings) -> str:
+    """The business calendar of the account a command acts for: its own, set when it
+    was registered; the installation's (`Settings.timezone`) for one never registered."""
+    found = find(work, Account, Account.create_id(work.account))
+    return found.timezone if found is not None else settings.timezone
 
 
 def load_account(work: Work) -> Account:

@@ -19,6 +19,7 @@ from payledger.domain.installments import (
 )
 from payledger.domain.invoice import Invoice, InvoiceItem
 from payledger.domain.refund import requester
+from payledger.handlers.account import account_timezone
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
 from payledger.handlers.refund import request_refund
@@ -39,7 +40,7 @@ def create_plan(work: Work, cmd: c.CreateInstallmentPlan, settings: Settings) ->
         count=cmd.count,
         fee=cmd.fee,
         first_due=cmd.first_due,
-        timezone=settings.timezone,
+        timezone=account_timezone(work, settings),
         warranty_days=cmd.warranty_days,
     ))
     link_customer(work, plan.customer, "InstallmentPlan", plan.id)

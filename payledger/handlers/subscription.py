@@ -20,6 +20,7 @@ from payledger.domain.envelope import current_envelope
 from payledger.domain.errors import NotFound, ValidationError
 from payledger.domain.invoice import Invoice
 from payledger.domain.subscription import PeriodEnd, Subscription
+from payledger.handlers.account import account_timezone
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import load_product, sale_rules
 from payledger.handlers.steps import on_one
@@ -60,7 +61,7 @@ def create_subscription(work: Work, cmd: c.CreateSubscription, settings: Setting
         plan=plan,
         payment_method=cmd.payment_method,
         split_rules=sale_rules(work, cmd, cmd.plan.product_id, settings).model_dump(mode="json"),
-        now=current_envelope().at, timezone=settings.timezone,
+        now=current_envelope().at, timezone=account_timezone(work, settings),
         first_invoice_id=first_invoice_id, incomplete_window=settings.subscription_incomplete,
     ))
     if first_invoice_id is not None:  # the warranty covers the first purchase only

@@ -8,7 +8,7 @@ transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -410,3 +410,30 @@ def test_a_plan_switch_names_a_registered_plan_never_a_typed_price(
         product_id="course-1", plan={**PLAN, "plan_id": "gold", "price": 9_990}))
     sqlite_ledger.execute(support, c.SwitchPlan(subscription_id=sub.id, plan_id="gold"))
     assert sqlite_ledger.load(Subscription, sub.id).pending_plan["price"] == 9_990
+
+
+def test_an_accounts_subscriptions_renew_by_its_own_timezone(sqlite_ledger, clock) -> None:
+    """Issue 17, item 7: the timezone is the account's, set when it is registered; one
+    never registered keeps the installation's (America/Sao_Paulo)."""
+    operator = Actor.platform("operator", id="ops-1", account="platform")
+    sqlite_ledger.execute(operator, c.RegisterAccount(
+        account="acct-ny", owner_user="owner@ny.example", document="11144477735",
+        kind="person", timezone="America/New_York"))
+    clock.set(datetime(2026, 3, 7, 7, 30, tzinfo=UTC))  # 02:30 in New York, EST
+    ny = subscribe(sqlite_ledger, Actor.platform("checkout", id="checkout", account="acct-ny"))
+    here = subscribe(sqlite_ledger, Actor.platform("checkout", id="checkout", account="acct-1"))
+    assert (ny.timezone, here.timezone) == ("America/New_York", "America/Sao_Paulo")
+    # April 7 at 02:30 EDT (06:30 UTC), though the sale was 07:30 UTC in winter time
+    assert ny.period_end == datetime(2026, 4, 7, 6, 30, tzinfo=UTC)
+    assert here.period_end == datetime(2026, 4, 7, 7, 30, tzinfo=UTC)  # no DST in Brazil
+
+
+def test_an_unknown_timezone_is_refused_naming_the_field(sqlite_ledger) -> None:
+    operator = Actor.platform("operator", id="ops-1", account="platform")
+    before = written(sqlite_ledger)
+    with pytest.raises(ValidationError) as caught:
+        sqlite_ledger.execute(operator, c.RegisterAccount(
+            account="acct-x", owner_user="owner@x.example", document="11144477735",
+            kind="person", timezone="Mars/Olympus"))
+    assert caught.value.field == "timezone"
+    assert written(sqlite_ledger) == before

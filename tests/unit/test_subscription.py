@@ -9,9 +9,10 @@ cycles are only ids here; tests/integration/test_subscription.py moves them too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,7 +20,7 @@ from payledger.domain.envelope import acting
 from payledger.domain.errors import InvalidTransition, ValidationError
 from payledger.domain.splits import SplitRules
 from payledger.domain.subscription import PeriodEnd, Subscription
-from payledger.domain.time import charge_date, next_charge_date
+from payledger.domain.time import charge_date, local_instant, next_charge_date
 from payledger.settings import Settings
 from tests.factories import CUSTOMER, SPLIT
 from tests.unit.test_invoice import DAY, MINUTE, SECOND, T0, envelope, frozen
@@ -39,13 +40,14 @@ def utc(*parts: int) -> datetime:
 class Story:
     """One subscription and a business clock that moves forward with every command."""
 
-    def __init__(self, trial_days: int = 0, interval: int = 1, start: datetime = T0) -> None:
+    def __init__(self, trial_days: int = 0, interval: int = 1, start: datetime = T0,
+                 timezone: str = TZ) -> None:
         self.now = start
         plan = {**PLAN, "trial_days": trial_days, "interval_months": interval}
         with acting(envelope(start)):
             self.sub = Subscription.start(
                 id=uuid4(), customer=dict(CUSTOMER), plan=plan, payment_method="card-tok-1",
-                split_rules=RULES, now=start, timezone=TZ,
+                split_rules=RULES, now=start, timezone=timezone,
                 first_invoice_id=None if trial_days else uuid4(),
             )
 
@@ -333,6 +335,35 @@ def test_charge_dates():
         2026, 3, 10, 13)
     assert next_charge_date(utc(2026, 3, 10, 14), 10, TZ, utc(2026, 1, 1, 13)) == utc(
         2026, 4, 10, 13)
+
+
+NY = "America/New_York"  # clocks jump 02:00 -> 03:00 on 8 March 2026, back on 1 November
+
+
+def test_renewals_keep_the_local_time_of_the_purchase_across_daylight_saving():
+    """Issue 17, item 7: bought at 02:30 on 8 February (EST): on 8 March 02:30 does not
+    exist, so the first valid instant (03:00 EDT); from April on 02:30 again, not 03:30."""
+    story = Story(start=utc(2026, 2, 8, 7, 30), timezone=NY).pay()
+    ends = []
+    for _ in range(10):
+        story.renew().pay()
+        ends.append(story.sub.period_end.astimezone(ZoneInfo(NY)))
+    assert story.sub.pending_events[0].period_end == utc(2026, 3, 8, 7)  # 03:00 EDT
+    assert [(e.month, e.day, e.hour, e.minute) for e in ends] == [
+        (month, 8, 2, 30) for month in range(4, 13)] + [(1, 8, 2, 30)]
+
+
+def test_a_trial_ends_on_its_local_day_and_time_across_daylight_saving():
+    """A 14-day trial from 1 March 23:30 (EST) ends 15 March 23:30 (EDT), not 16 March
+    00:30: 14 local days, not 14 x 24 hours; the charge day is the 15th."""
+    story = Story(trial_days=14, start=utc(2026, 3, 2, 4, 30), timezone=NY)
+    assert story.sub.trial_ends_at == utc(2026, 3, 16, 3, 30)
+    assert story.sub.charge_day == 15
+
+
+def test_a_wall_time_that_occurs_twice_is_its_first_occurrence():
+    assert local_instant(date(2026, 11, 1), time(1, 30), NY) == utc(2026, 11, 1, 5, 30)
+    assert local_instant(date(2026, 3, 8), time(2, 30), NY) == utc(2026, 3, 8, 7)
 
 
 def test_a_period_does_not_end_early():
