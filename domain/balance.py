@@ -54,9 +54,14 @@ class BalanceStatus(StrEnum):
 
 class WithdrawalStatus(StrEnum):
     REQUESTED = "requested"
+    SENT = "sent"  # the host took it for transfer: only its outcome ends it
     PAID = "paid"
     FAILED = "failed"
     CANCELED = "canceled"
+
+
+IN_TRANSFER = (WithdrawalStatus.REQUESTED, WithdrawalStatus.SENT)
+"""A withdrawal's states its transfer's outcome (paid, failed) may end."""
 
 
 class Receivable(TypedDict):
@@ -490,8 +495,24 @@ class Balance(LedgerAggregate):
         self.available -= amount
         self.in_flight += amount
 
+    def send_withdrawal(self, withdrawal_id: UUID, reference: str) -> None:
+        """The host took the withdrawal for transfer: from now on it can no longer be
+        canceled (the money may be on its way); only paid or failed end it."""
+        self._require_withdrawal(withdrawal_id, "send a withdrawal", WithdrawalStatus.REQUESTED)
+        self._withdrawal_sent(withdrawal_id=withdrawal_id, reference=reference)
+
+    class WithdrawalSent(LedgerEvent):
+        TOPIC = "payledger:Balance.WithdrawalSent"
+        withdrawal_id: UUID
+        reference: str
+
+    @event(WithdrawalSent)
+    def _withdrawal_sent(self, withdrawal_id: UUID, reference: str) -> None:
+        withdrawal = self.withdrawals[str(withdrawal_id)]
+        self.withdrawals[str(withdrawal_id)] = {**withdrawal, "status": WithdrawalStatus.SENT}
+
     def pay_withdrawal(self, withdrawal_id: UUID, reference: str) -> None:
-        self._require_requested(withdrawal_id, "pay a withdrawal")
+        self._require_withdrawal(withdrawal_id, "pay a withdrawal", *IN_TRANSFER)
         self._withdrawal_paid(withdrawal_id=withdrawal_id, reference=reference)
 
     class WithdrawalPaid(LedgerEvent):
@@ -507,7 +528,7 @@ class Balance(LedgerAggregate):
         self.withdrawn += withdrawal["amount"]
 
     def fail_withdrawal(self, withdrawal_id: UUID, reason: str) -> None:
-        self._require_requested(withdrawal_id, "fail a withdrawal")
+        self._require_withdrawal(withdrawal_id, "fail a withdrawal", *IN_TRANSFER)
         self._withdrawal_failed(withdrawal_id=withdrawal_id, reason=reason)
 
     class WithdrawalFailed(LedgerEvent):
@@ -520,7 +541,7 @@ class Balance(LedgerAggregate):
         self._return_withdrawal(withdrawal_id, WithdrawalStatus.FAILED)
 
     def cancel_withdrawal(self, withdrawal_id: UUID, reason: str) -> None:
-        self._require_requested(withdrawal_id, "cancel a withdrawal")
+        self._require_withdrawal(withdrawal_id, "cancel a withdrawal", WithdrawalStatus.REQUESTED)
         self._withdrawal_canceled(withdrawal_id=withdrawal_id, reason=reason)
 
     class WithdrawalCanceled(LedgerEvent):
@@ -538,11 +559,12 @@ class Balance(LedgerAggregate):
         self.in_flight -= withdrawal["amount"]
         self.available += withdrawal["amount"]
 
-    def _require_requested(self, withdrawal_id: UUID, command: str) -> None:
+    def _require_withdrawal(self, withdrawal_id: UUID, command: str,
+                            *states: WithdrawalStatus) -> None:
         withdrawal = self.withdrawals.get(str(withdrawal_id))
         if withdrawal is None:
             raise InvalidTransition("Withdrawal", "unknown", command,
                                     f"no withdrawal {withdrawal_id} on this balance")
-        if withdrawal["status"] != WithdrawalStatus.REQUESTED:
+        if withdrawal["status"] not in states:
             raise InvalidTransition("Withdrawal", withdrawal["status"], command,
-                                    "allowed only when requested")
+                                    f"allowed only when {' or '.join(states)}")

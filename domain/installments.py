@@ -137,6 +137,7 @@ def installment_invoice_id(plan_id: UUID, number: int) -> UUID:
 class InstallmentPlan(LedgerAggregate):
     TOPIC = "payledger:InstallmentPlan"
     KIND = "InstallmentPlan"
+    held_by: list[str] | tuple[()] = ()  # refunds awaiting a decision (older snapshots: ())
 
     @classmethod
     def sell(
@@ -294,7 +295,8 @@ class InstallmentPlan(LedgerAggregate):
     def next_to_invoice(self) -> int | None:
         """The installment to invoice next, if one may be: in order, after a first payment."""
         scheduled = self.numbers(S.SCHEDULED)
-        if not scheduled or (scheduled[0] > 1 and self.states[0] not in WAS_PAID):
+        if self.held_by or not scheduled or (scheduled[0] > 1
+                                             and self.states[0] not in WAS_PAID):
             return None
         return scheduled[0]
 
@@ -466,6 +468,23 @@ class InstallmentPlan(LedgerAggregate):
     def _refund_requested(self, refunds: list[PlanRefund], justification: str,
                           requested_by: str) -> None:
         self.refunds.extend(refunds)
+        if self.open:  # held: nothing more is invoiced until the refunds are decided
+            self.held_by = [refund["refund_id"] for refund in refunds]
+
+    def decide_hold(self, approved: bool) -> None:
+        """The refunds that hold the plan were decided: an approval lets the plan be
+        canceled (what the refund covers); rejected or withdrawn, the plan goes on."""
+        if not self.held_by:
+            raise self.refuse("decide the plan's refund", "no refund holds the plan")
+        self._refund_decided(approved=approved)
+
+    class RefundDecided(LedgerEvent):
+        TOPIC = "payledger:InstallmentPlan.RefundDecided"
+        approved: bool
+
+    @event(RefundDecided)
+    def _refund_decided(self, approved: bool) -> None:
+        self.held_by = []
 
     def change_email(self, email: str) -> bool:
         """Bill an open plan to the buyer's new `email`; False when closed or unchanged."""

@@ -122,12 +122,10 @@ PLATFORM_ROLES: Mapping[str, frozenset[Permission]] = MappingProxyType({
 HOST_CHECKED: Mapping[Permission, str] = MappingProxyType({
     P.SALES_BY_PERIOD: "the sales-by-period report",
     P.RESEND_PURCHASE_EMAILS: "resending purchase emails and notifications",
-    P.ISSUE_SALES_INVOICES: "issuing sales invoices (NF-e)",
     P.CHECKOUT_SETTINGS: "checkout and payment-page settings",
     P.SALES_FUNNEL: "the sales funnel",
     P.API_AND_NOTIFICATIONS: "API keys and notification endpoints",
     P.SALES_BY_ORIGIN_REPORTS: "sales-by-origin reports",
-    P.SEND_RECEIPTS: "sending receipts",
     P.AFFILIATE_PAYMENTS: "the affiliate payments report",
     P.AFFILIATE_REPORTS: "affiliate leads, performance and payment reports",
 })

@@ -496,7 +496,7 @@ class Subscription(LedgerAggregate):
                 reactivated_by=by, cycle=self.cycle, invoice_id=None, plan=self.plan,
                 charge_day=self.charge_day, period_start=self.now,
                 period_end=next_charge_date(self.now, self.charge_day, self.timezone,
-                                            self.charge_time),
+                                            self.charge_time or self.period_end),
             )
             return
         plan = self.pending_plan or self.plan

@@ -22,12 +22,14 @@ from payledger.handlers.balance import BALANCES
 from payledger.handlers.coupon import COUPONS
 from payledger.handlers.customer import BUYERS
 from payledger.handlers.dead_letter import DEAD_LETTERS
+from payledger.handlers.document import DOCUMENTS
 from payledger.handlers.idempotency import IDEMPOTENCY_RECORDS
 from payledger.handlers.installments import INSTALLMENT_PLANS
 from payledger.handlers.invoice import INVOICES
 from payledger.handlers.product import PRODUCTS
 from payledger.handlers.refund import REFUNDS
 from payledger.handlers.subscription import SUBSCRIPTIONS
+from payledger.handlers.withdrawal_proof import WITHDRAWAL_PROOFS
 from payledger.wiring import (
     AggregateWiring,
     ApplicationWiring,
@@ -39,7 +41,8 @@ from payledger.wiring import (
 
 WIRINGS: tuple[AggregateWiring, ...] = (
     ACCOUNTS, INVOICES, REFUNDS, IDEMPOTENCY_RECORDS, DEAD_LETTERS, COUPONS, PRODUCTS,
-    AFFILIATIONS, BUYERS, INSTALLMENT_PLANS, SUBSCRIPTIONS, BALANCES,
+    AFFILIATIONS, BUYERS, INSTALLMENT_PLANS, SUBSCRIPTIONS, DOCUMENTS, BALANCES,
+    WITHDRAWAL_PROOFS,
 )
 """Every aggregate of payledger: the one list to edit when adding one."""
 

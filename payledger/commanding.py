@@ -11,6 +11,7 @@ chain as the mapper encodes them (`adapters/chain.py`).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import orjson
-from eventsourcing.application import Application
+from eventsourcing.application import Application, Repository
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, Recording
 from eventsourcing.utils import get_topic
@@ -97,28 +98,44 @@ class CommandApplication(Application[UUID]):
                f"{prefix}_TRANSCODER_TOPIC": get_topic(FastJSONTranscoder)}
         if self.settings.aggregate_cache:
             env[f"{prefix}_AGGREGATE_CACHE_MAXSIZE"] = str(self.settings.aggregate_cache)
-        if self.snapshot_interval:
+        if self.snapshot_interval or any(map(_own_interval, self.wiring.kinds)):
             env[f"{prefix}_IS_SNAPSHOTTING_ENABLED"] = "y"
         return env
 
     @property
     def snapshot_interval(self) -> int:
         """Events between two snapshots of an aggregate of this store (0: none); the
-        Ledger's own setting is `ledger_snapshot_interval`."""
+        Ledger's own setting is `ledger_snapshot_interval`. Where it is 0, a kind with
+        an interval of its own (`SNAPSHOT_INTERVAL`: the coupon's) still takes them."""
         return self.settings.snapshot_interval
 
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, reading snapshots on a cache miss only when every
+        kind takes them (`snapshot_interval`); beside it, the same repository (its
+        cache, its fast-forward locks) reading snapshots, through which `load` reads a
+        kind with an interval of its own. A miss on any other kind costs no snapshot
+        query."""
+        repository = super().construct_repository()
+        self._snapshotted = _Loading(repository)
+        if self.snapshots is not None and not self.snapshot_interval:
+            self._snapshotted = _Loading(copy.copy(repository))
+            repository.snapshot_store = None
+        return repository
+
     def snapshot_due(self, aggregates: Iterable[object], events: Iterable[Any]) -> None:
-        """Snapshots of the aggregates whose new `events` crossed a multiple of the
-        interval (`self.snapshot_interval`), taken from the aggregates as they now stand,
-        just stored: `save` calls it, and so does the settlement after each page."""
-        every = self.snapshot_interval
-        if not every or self.snapshots is None:
+        """Snapshots of the aggregates whose new `events` crossed a multiple of their
+        interval (`self.snapshot_interval`, else their kind's own), taken from the
+        aggregates as they now stand, just stored: `save` calls it, and so does the
+        settlement after each page."""
+        if self.snapshots is None:
             return
-        due = {event.originator_id for event in events if event.originator_version % every == 0}
-        taken = [Snapshot.take(aggregate) for aggregate in aggregates
-                 if isinstance(aggregate, LedgerAggregate) and aggregate.id in due]
-        if taken:
-            self.snapshots.put(taken)
+        saved = {a.id: a for a in aggregates if isinstance(a, LedgerAggregate)}
+        every = {aggregate_id: self.snapshot_interval or _own_interval(type(aggregate))
+                 for aggregate_id, aggregate in saved.items()}
+        due = {event.originator_id for event in events if every.get(event.originator_id)
+               and event.originator_version % every[event.originator_id] == 0}
+        if due:
+            self.snapshots.put([Snapshot.take(saved[aggregate_id]) for aggregate_id in due])
 
     def construct_mapper(self) -> Mapper[UUID]:
         mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
@@ -344,7 +361,9 @@ class CommandApplication(Application[UUID]):
     # -- queries -------------------------------------------------------------------
 
     def load(self, kind: type[A], aggregate_id: UUID) -> A:
-        return load(self, kind, aggregate_id)
+        """The aggregate as it stands now; one of a kind with a snapshot interval of its
+        own, when the cache misses it, from its latest snapshot and the events after it."""
+        return load(self._snapshotted if _own_interval(kind) else self, kind, aggregate_id)
 
     def cached(self, aggregate_id: UUID) -> bool:
         """Whether the aggregate cache holds it (so it exists): no read."""
@@ -365,7 +384,7 @@ class CommandApplication(Application[UUID]):
         if not actor.is_platform:
             actor = self.current(actor, f"read {kind.KIND}")
             actor.require(permission or kind.READ, f"read {kind.KIND}")
-        found = load(self, kind, aggregate_id)
+        found = self.load(kind, aggregate_id)
         if found.account != actor.account:
             raise NotFound(kind.KIND, aggregate_id)
         return found
@@ -376,6 +395,19 @@ class CommandApplication(Application[UUID]):
     def broken_links(self, aggregate_id: UUID) -> list[int]:
         """Versions of the aggregate whose hash-chain link fails (empty when intact)."""
         return broken_links(self.mapper.transcoder, self.recorder.select_events(aggregate_id))
+
+
+def _own_interval(kind: type[object]) -> int:
+    """A kind's own snapshot interval (`SNAPSHOT_INTERVAL`), 0 when it has none."""
+    interval: int = getattr(kind, "SNAPSHOT_INTERVAL", 0)
+    return interval
+
+
+@dataclass(frozen=True)
+class _Loading:
+    """A repository to `load` through."""
+
+    repository: Repository[UUID]
 
 
 def _digest(command: Command) -> str:

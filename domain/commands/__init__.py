@@ -33,6 +33,7 @@ from payledger.domain.commands.balance import (
     RecomputeReserve,
     ReleaseFunds,
     RequestWithdrawal,
+    SendWithdrawal,
     WithdrawalCommand,
 )
 from payledger.domain.commands.base import (
@@ -42,6 +43,16 @@ from payledger.domain.commands.base import (
 )
 from payledger.domain.commands.buyer import ChangeBuyerEmail
 from payledger.domain.commands.coupon import CreateCoupon, DisableCoupon
+from payledger.domain.commands.document import (
+    ConfirmFiscalDocument,
+    ConfirmReceipt,
+    DocumentCommand,
+    FailFiscalDocument,
+    FailReceipt,
+    IssueFiscalDocument,
+    ReceiptCommand,
+    SendReceipt,
+)
 from payledger.domain.commands.installments import (
     CancelPlan,
     CreateInstallmentPlan,
@@ -109,6 +120,12 @@ from payledger.domain.commands.subscription import (
     SubscriptionPlan,
     SwitchPlan,
 )
+from payledger.domain.commands.withdrawal_proof import (
+    ConfirmWithdrawalProof,
+    FailWithdrawalProof,
+    ProofCommand,
+    SendWithdrawalProof,
+)
 
 __all__ = [
     "AbandonCheckout",
@@ -133,6 +150,9 @@ __all__ = [
     "ChangeCollaborator",
     "CollaboratorProfile",
     "Command",
+    "ConfirmFiscalDocument",
+    "ConfirmReceipt",
+    "ConfirmWithdrawalProof",
     "CreateCoupon",
     "CreateInstallmentPlan",
     "CreateInvoice",
@@ -140,18 +160,23 @@ __all__ = [
     "DeclineCard",
     "DeclineCoproduction",
     "DisableCoupon",
+    "DocumentCommand",
     "EndAffiliation",
     "EndCoproduction",
     "EndWarranty",
     "ExpireInvoice",
     "ExpireRefund",
     "ExpireSubscription",
+    "FailFiscalDocument",
+    "FailReceipt",
     "FailRefund",
     "FailWithdrawal",
+    "FailWithdrawalProof",
     "InviteCoproducer",
     "InvoiceCommand",
     "InvoiceInstallment",
     "IssueBoleto",
+    "IssueFiscalDocument",
     "IssuePix",
     "Item",
     "LeaveAffiliation",
@@ -164,7 +189,9 @@ __all__ = [
     "PayWithdrawal",
     "PlanCommand",
     "ProductCommand",
+    "ProofCommand",
     "ReactivateSubscription",
+    "ReceiptCommand",
     "RecomputeReserve",
     "RecordPayment",
     "RefundCommand",
@@ -185,7 +212,10 @@ __all__ = [
     "ResumeSubscription",
     "RetryRenewal",
     "Sale",
+    "SendReceipt",
     "SendRefund",
+    "SendWithdrawal",
+    "SendWithdrawalProof",
     "SetAffiliateCommission",
     "SetAutoRenew",
     "SubscriptionCommand",

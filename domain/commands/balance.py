@@ -81,6 +81,13 @@ class WithdrawalCommand(BalanceCommand):
     withdrawal_id: UUID
 
 
+class SendWithdrawal(WithdrawalCommand):
+    """The host took the withdrawal for transfer: it can no longer be canceled."""
+
+    allowed = platform_only(P.RECORD_PAYMENTS)
+    reference: Text
+
+
 class PayWithdrawal(WithdrawalCommand):
     """The host reports the transfer done."""
 

@@ -71,7 +71,9 @@ class CancelPlan(PlanCommand):
 
 
 class RefundPlan(PlanCommand):
-    """Cancel what is left and request a refund of every paid installment."""
+    """Request a refund of every paid installment. The plan is held (nothing more is
+    invoiced) until the refunds are decided: an approval cancels what is left, a
+    rejection or withdrawal lets the plan go on."""
 
     allowed = either(P.REQUEST_REFUNDS)
     justification: LongText

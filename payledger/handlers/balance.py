@@ -79,6 +79,11 @@ def on_balance(step: BalanceStep) -> Handler:
 
 
 @on_balance
+def _sent(balance: Balance, cmd: c.SendWithdrawal, _: Settings) -> None:
+    balance.send_withdrawal(cmd.withdrawal_id, cmd.reference)
+
+
+@on_balance
 def _paid(balance: Balance, cmd: c.PayWithdrawal, _: Settings) -> None:
     balance.pay_withdrawal(cmd.withdrawal_id, cmd.reference)
 
@@ -116,6 +121,7 @@ BALANCES = AggregateWiring(
     handlers={
         c.ChangeBankAccount: change_bank_account,
         c.RequestWithdrawal: request_withdrawal,
+        c.SendWithdrawal: _sent,
         c.PayWithdrawal: _paid,
         c.FailWithdrawal: _failed,
         c.CancelWithdrawal: _canceled,

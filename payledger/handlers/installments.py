@@ -18,7 +18,7 @@ from payledger.domain.installments import (
     installment_invoice_id,
 )
 from payledger.domain.invoice import Invoice, InvoiceItem
-from payledger.domain.refund import requester
+from payledger.domain.refund import Refund, RefundStatus, requester
 from payledger.handlers.account import account_timezone
 from payledger.handlers.customer import link_customer
 from payledger.handlers.product import sale_rules
@@ -26,6 +26,9 @@ from payledger.handlers.refund import request_refund
 from payledger.settings import Settings
 from payledger.wiring import AggregateWiring
 from payledger.work import Work
+
+APPROVED = {RefundStatus.APPROVED, RefundStatus.PENDING, RefundStatus.SUCCEEDED}
+"""A refund's states that mean it was approved."""
 
 
 def create_plan(work: Work, cmd: c.CreateInstallmentPlan, settings: Settings) -> UUID:
@@ -122,17 +125,31 @@ def _refund(work: Work, cmd: c.RefundPlan, settings: Settings) -> UUID:
         refunds.append({"number": number, "refund_id": str(refund_id),
                         "amount": invoice.reserved[str(refund_id)]})
     plan.request_refunds(refunds, cmd.justification, requester(work.actor))
-    if plan.open:
-        cancel_plan(work, plan, f"refunded: {cmd.justification}")
     return plan.id
 
 
 def follow_invoice(work: Work, invoice: Invoice) -> None:
     """The outcome hook of installment invoices: the plan follows its installment's
-    invoice."""
+    invoice, and a refund request holding it follows the refunds' decision."""
     if invoice.origin_id is None:
         return
-    work.get(InstallmentPlan, invoice.origin_id).follow_invoice(invoice)
+    plan = work.get(InstallmentPlan, invoice.origin_id)
+    plan.follow_invoice(invoice)
+    if plan.held_by:
+        follow_refunds(work, plan)
+
+
+def follow_refunds(work: Work, plan: InstallmentPlan) -> None:
+    """A plan's refund request holds it (nothing more is invoiced); the request is not
+    its approval. The first refund approved cancels what is left of the plan; when every
+    one was rejected, withdrawn or otherwise ended unapproved, the plan goes on."""
+    statuses = {work.get(Refund, UUID(refund_id)).status for refund_id in plan.held_by}
+    if statuses & APPROVED:
+        plan.decide_hold(approved=True)
+        if plan.open:
+            cancel_plan(work, plan, "its refund was approved")
+    elif RefundStatus.REQUESTED not in statuses:
+        plan.decide_hold(approved=False)
 
 
 INSTALLMENT_PLANS = AggregateWiring(

@@ -54,6 +54,9 @@ class Mix:
     plans_per_day: int = 6
     subscriptions_per_day: int = 5
     doomed_card: float = 0.06
+    fiscal: float = 0.3  # paid sales whose nota fiscal support asks for
+    receipt: float = 0.2  # paid sales whose receipt is asked for again
+    proof: float = 0.6  # paid withdrawals whose proof the party asks for
 
 
 @dataclass
@@ -103,6 +106,8 @@ class SimulationBase:
         self.operator = Actor.platform("operator", id="ops-duda", account=ACCOUNT)
         self.owner = Actor.preset("owner", id=OWNER_USER, account=ACCOUNT)
         self.support = Actor.preset("support", id="bia@producer-ana.example", account=ACCOUNT)
+        self.financial = Actor.preset("financial", id="caio@producer-ana.example",
+                                      account=ACCOUNT)
         self._queue: Queue = []
         self._seq = 0
         self._gathered: list[tuple[Actor, c.Command]] | None = None  # see `at_once`

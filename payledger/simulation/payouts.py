@@ -40,8 +40,6 @@ class Payouts(Recurring):
         super().schedule(start)
         if self.settlement is None:
             return
-        self.financial = Actor.preset("financial", id="caio@producer-ana.example",
-                                      account=ACCOUNT)
         self.treasury = Actor.platform("operator", id="ops-treasury", account=PLATFORM_PARTY)
         for day in range(self.report.days):
             morning = start + timedelta(days=day, hours=9)
@@ -119,9 +117,13 @@ class Payouts(Recurring):
                 **ids, reason="asked by the party"))
             return
         gateway = Actor.platform("gateway", id="gateway", account=party)
-        self.run_settlement(gateway, c.PayWithdrawal(
-            **ids, reference=f"ted-{withdrawal_id.hex[:10]}") if roll < 0.85
-            else c.FailWithdrawal(**ids, reason="account closed"))
+        reference = f"ted-{withdrawal_id.hex[:10]}"
+        self.run_settlement(gateway, c.SendWithdrawal(**ids, reference=reference))
+        if 0.80 <= roll < 0.85:  # too late: the transfer is on its way (refused)
+            self.run_settlement(self.principal(party), c.CancelWithdrawal(
+                **ids, reason="asked by the party"))
+        self.run_settlement(gateway, c.PayWithdrawal(**ids, reference=reference)
+                            if roll < 0.85 else c.FailWithdrawal(**ids, reason="account closed"))
 
     def adjust(self) -> None:
         operator = Actor.platform("operator", id="ops-duda", account="affiliate-1")

@@ -12,13 +12,16 @@ from payledger.ledger import Ledger
 from payledger.settlement import Settlement
 from payledger.simulation.base import Report
 
+SETTLEMENT_KINDS = ("Balance", "WithdrawalProof")
+"""The aggregates the settlement's store holds; the others are the Ledger's."""
+
 
 def states(ledger: Ledger, report: Report,
            settlement: Settlement | None = None) -> dict[str, Counter[str]]:
     """How many aggregates of each type ended in each state, with the overlays."""
     reached: dict[str, Counter[str]] = {}
     for kind, ids in report.ids.items():
-        app = settlement if kind == "Balance" and settlement is not None else ledger
+        app = settlement if kind in SETTLEMENT_KINDS and settlement is not None else ledger
         for aggregate_id in dict.fromkeys(ids):
             aggregate: LedgerAggregate = app.repository.get(aggregate_id)
             for row, state in state_names(kind, aggregate):
@@ -37,6 +40,9 @@ def state_names(kind: str, aggregate: Any) -> list[tuple[str, str]]:
         names += [("Withdrawal", entry["status"]) for entry in aggregate.withdrawals.values()]
     elif kind == "InstallmentPlan":
         names += [("Installment", entry["state"]) for entry in aggregate.installments]
+    elif kind == "Document":
+        names = [("Nota fiscal", aggregate.fiscal)] if aggregate.fiscal else []
+        names += [("Receipt", status) for status in aggregate.receipts.values()]
     return names
 
 

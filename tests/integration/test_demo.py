@@ -56,6 +56,9 @@ EVERY_STATE = {
     "Affiliation": {"requested", "approved", "refused", "ended"},
     "Balance": {"open"},
     "Withdrawal": {"paid", "failed", "canceled"},
+    "Nota fiscal": {"issued", "failed"},
+    "Receipt": {"sent", "failed"},
+    "WithdrawalProof": {"sent", "failed"},
 }
 
 
@@ -80,6 +83,8 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert "events written" in done.stdout
     assert "Invoice.Paid" in done.stdout
     assert "Balance.Credited" in done.stdout  # both logs' events
+    assert "Document.FiscalDocumentIssued" in done.stdout  # the host fulfilled a request
+    assert "Document.ReceiptSent" in done.stdout
     assert "simulated 2026-01-05 to 2026-01-06 (2 days" in done.stdout
     assert "continued" not in done.stdout
     assert "coproducer-ivo" in done.stdout  # a refusal, with its reason (whom it names)

@@ -252,7 +252,9 @@ def test_a_refunded_plan_refunds_every_paid_installment(sale, sqlite_ledger, own
     s.approve(2)
     s.run(c.RefundPlan(plan_id=s.id, justification="course canceled"), owner)  # the producer
     plan = s.plan
-    assert (plan.states, plan.status) == (("paid", "paid", "canceled"), "canceled")
+    # the request holds the plan; only an approval cancels what is left (issue 15, item 9)
+    assert (plan.states, len(plan.held_by), plan.timers()) == (("paid", "paid", "scheduled"),
+                                                               2, {})
     assert [r["number"] for r in plan.refunds] == [1, 2]
     assert [r["amount"] for r in plan.refunds] == [10_001, 10_000]
     again = c.RefundPlan(plan_id=s.id, justification="twice")
@@ -267,6 +269,39 @@ def test_a_refunded_plan_refunds_every_paid_installment(sale, sqlite_ledger, own
             sqlite_ledger.execute(actor, step)
     assert (s.plan.states, s.plan.status) == (("refunded", "refunded", "canceled"), "refunded")
     assert [s.invoice(n).status for n in (1, 2)] == ["refunded", "refunded"]
+
+
+def test_a_plans_refund_request_is_not_its_approval(sale, sqlite_ledger, owner):
+    """Issue 15, item 9: support may not cancel a plan, and its refund request does not
+    either: the plan is held (nothing invoiced) until the owner decides; a rejection
+    restores it, and its installments are charged again."""
+    support = Actor.preset("support", id="support-1", account="acct-1")
+    s = sale(count=3)
+    s.approve(1)
+    s.run(c.RefundPlan(plan_id=s.id, justification="buyer asked"), support)
+    assert (s.plan.status, s.plan.next_to_invoice(), s.plan.timers()) == (
+        "in_progress", None, {})
+    refused_without_writing(sqlite_ledger, InvalidTransition,
+                            lambda: s.run(c.InvoiceInstallment(plan_id=s.id, number=2)))
+    (refund,) = s.plan.refunds
+    sqlite_ledger.execute(owner, c.RejectRefund(refund_id=UUID(refund["refund_id"]),
+                                                reason="outside the warranty"))
+    plan = s.plan
+    assert (plan.held_by, plan.states, plan.next_to_invoice()) == (
+        [], ("paid", "scheduled", "scheduled"), 2)
+    s.when_due("invoice_installment")
+    assert s.plan.installment(2)["state"] == "invoiced"
+
+
+def test_an_approved_plan_refund_cancels_what_is_left(sale, sqlite_ledger, owner):
+    support = Actor.preset("support", id="support-1", account="acct-1")
+    s = sale(count=3)
+    s.approve(1)
+    s.run(c.RefundPlan(plan_id=s.id, justification="buyer asked"), support)
+    (refund,) = s.plan.refunds
+    sqlite_ledger.execute(owner, c.ApproveRefund(refund_id=UUID(refund["refund_id"])))
+    assert (s.plan.states, s.plan.status, s.plan.held_by) == (
+        ("paid", "canceled", "canceled"), "canceled", [])
 
 
 def test_a_plan_with_nothing_paid_has_nothing_to_refund(sale):

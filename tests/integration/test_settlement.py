@@ -269,6 +269,42 @@ def test_withdrawals_paid_failed_canceled(sqlite_ledger, settlement, clock, chec
     assert (caught.value.kind, caught.value.state) == ("Withdrawal", "paid")
 
 
+def test_a_withdrawal_taken_for_transfer_can_no_longer_be_canceled(
+    sqlite_ledger, settlement, clock, checkout
+):
+    """Issue 15, item 9: the host sent the transfer; a collaborator's cancel is refused,
+    so the same money is never withdrawn twice; the transfer's outcome ends it."""
+    sell(sqlite_ledger, checkout)
+    settlement.catch_up()
+    clock.advance(16 * DAY)
+    release(settlement)
+    producer = balance(settlement).id
+    settlement.execute(PRODUCER, c.ChangeBankAccount(currency="BRL", bank_account=BANK))
+    sent, failed = uuid4(), uuid4()
+    for withdrawal_id in (sent, failed):
+        settlement.execute(PRODUCER, c.RequestWithdrawal(balance_id=producer, amount=2_000,
+                                                         withdrawal_id=withdrawal_id))
+        settlement.execute(PAYOUTS, c.SendWithdrawal(balance_id=producer,
+                                                     withdrawal_id=withdrawal_id,
+                                                     reference="TED-9"))
+    financial = party("producer-1", "financial")
+    before = settlement.recorder.max_notification_id()
+    with pytest.raises(InvalidTransition) as caught:
+        settlement.execute(financial, c.CancelWithdrawal(balance_id=producer,
+                                                         withdrawal_id=sent, reason="oops"))
+    assert (caught.value.kind, caught.value.state) == ("Withdrawal", "sent")
+    assert settlement.recorder.max_notification_id() == before
+    with pytest.raises(Forbidden):
+        settlement.execute(financial, c.SendWithdrawal(balance_id=producer,
+                                                       withdrawal_id=sent, reference="x"))
+    settlement.execute(PAYOUTS, c.PayWithdrawal(balance_id=producer, withdrawal_id=sent,
+                                                reference="TED-9"))
+    settlement.execute(PAYOUTS, c.FailWithdrawal(balance_id=producer, withdrawal_id=failed,
+                                                 reason="account closed"))
+    found = balance(settlement)
+    assert (found.in_flight, found.withdrawn, found.available) == (0, 2_000, 4_678 - 2_000)
+
+
 def test_a_repeated_withdrawal_key_withdraws_once(sqlite_ledger, settlement, clock, checkout,
                                                   owner):
     sell(sqlite_ledger, checkout)
